@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv and install once.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export MPLBACKEND ?= Agg
+
+.PHONY: install demo test test-nbs test-py bench export clean-nbs report
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The demo: every paper notebook that exists, profile `quick`, on the CPU, then the HTML report.
+# Data: $(MEDREPRO_DATA) when set (e.g. MEDREPRO_DATA=../shared/data), else the embedded synthetic data.
+demo: install
+	$(BIN)/medrepro batch --profiles quick --devices cpu; rc=$$?; \
+	$(BIN)/medrepro report --out reports/index.html && exit $$rc
+
+# The tests: notebook tests (nbdev_test), then the integration tests (pytest).
+test: install test-nbs test-py
+
+test-nbs: install
+	$(BIN)/nbdev_test --n_workers 2
+
+test-py: install
+	$(BIN)/pytest -q -ra tests
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+export: install
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
