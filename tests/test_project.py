@@ -59,3 +59,18 @@ def test_no_network_in_tests():
 def test_ci_calls_readme_test_command():
     "`.ci/run` runs `make test`, the README's test command."
     assert 'make test' in (ROOT/'.ci'/'run').read_text() and 'make test' in (ROOT/'README.md').read_text()
+
+
+CARD_SECTIONS = ['provenance', 'license', 'de-identification', 'unit of independence', 'class balance', 'label noise',
+                 'shortcut', 'leakage', 'subgroup', 'not for clinical use']
+
+
+def test_every_dataset_has_a_data_card():
+    "Each registry entry points to a data card with the Datasheets-for-Datasets sections."
+    from medrepro.registry import DATASETS
+    for name, e in DATASETS.items():
+        card = ROOT/e['card']
+        assert card.exists(), f'{name}: data card {e["card"]} is missing'
+        text = card.read_text().lower()
+        missing = [s for s in CARD_SECTIONS if s not in text]
+        assert not missing, f'{e["card"]} lacks sections {missing}'
