@@ -1,0 +1,71 @@
+"""iconvnext end to end: the paper notebook at profile `smoke` through `medrepro.cli.run_paper`, on synthetic data
+and on the real ../shared/data sample. Each run must produce every table and figure, with sane, checkable values."""
+import json
+import pandas as pd
+import pytest
+from medrepro.cli import run_paper
+
+TABLES = ('class_balance', 'splits', 'table1', 'fig4_per_class', 'ablation', 'efficiency', 'leakage')
+FIGURES = ('fig2_curves', 'fig3_pca', 'fig4_confusion', 'fig5_roc')
+
+
+def _load(run):
+    read = lambda name: json.loads((run/name).read_text())
+    return read('status.json'), read('metrics.json'), read('provenance.json'), read('params.json')
+
+
+def _check_run(run):
+    "Checks that hold for every smoke run, synthetic or real."
+    status, metrics, prov, params = _load(run)
+    assert status['status'] == 'done'
+    assert params['profile'] == 'smoke' and params['size'] == 64 and params['epochs'] == 1
+    for t in TABLES: assert (run/'tables'/f'{t}.csv').exists() and (run/'tables'/f'{t}.md').exists(), t
+    for f in FIGURES: assert (run/'figures'/f'{f}.html').stat().st_size > 1000, f
+    t1 = pd.read_csv(run/'tables'/'table1.csv', index_col=0)
+    assert list(t1.index) == ['ICN-T', 'CN-T', 'Base CNN']
+    assert t1.loc['ICN-T', 'accuracy paper'] == pytest.approx(0.8909)
+    for m in ('accuracy', 'precision', 'recall', 'f1'):
+        assert t1[f'{m} reproduced'].between(0, 1).all(), m
+        assert (t1[f'{m} Δ'] - (t1[f'{m} reproduced'] - t1[f'{m} paper'])).abs().max() < 2e-3
+    # weighted recall equals accuracy
+    assert (t1['recall reproduced'] - t1['accuracy reproduced']).abs().max() < 2e-3
+    splits = pd.read_csv(run/'tables'/'splits.csv', index_col=0)
+    assert splits.loc['test subjects also in train', 'subject'] == 0
+    leak = pd.read_csv(run/'tables'/'leakage.csv', index_col=0)
+    assert list(leak.index) == ['slice split', 'subject split']
+    assert leak.loc['subject split', 'test_subjects_seen_in_training'] == 0
+    assert set(pd.read_csv(run/'tables'/'ablation.csv', index_col=0).index) >= {'GAP only', 'no SEVector', 'no L_fs'}
+    eff = pd.read_csv(run/'tables'/'efficiency.csv', index_col=0)
+    assert eff.loc['ICN-T', 'parameters (M)'] == pytest.approx(28.51, abs=0.01)
+    assert eff.loc['Base CNN', 'parameters (M)'] < 0.5
+    assert (eff.filter(like='latency').iloc[:, 0] > 0).all()
+    assert metrics['ICN-T_params'] > metrics['CN-T_params'] > metrics['Base CNN_params']
+    assert prov['weights']['source'] == 'random'          # offline: no ImageNet weights, and the run says so
+    assert (run/'notes'/'verdict.md').read_text().count('Leakage') >= 1
+    return metrics, prov
+
+
+def test_smoke_synthetic(tmp_runs, tmp_path):
+    run = run_paper('iconvnext', 'smoke', device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_runs)
+    metrics, prov = _check_run(run)
+    assert metrics['synthetic'] is True and prov['synthetic'] is True and prov['data']['synthetic'] is True
+    assert 'NOT comparable' in (run/'notes'/'verdict.md').read_text()
+    bal = pd.read_csv(run/'tables'/'class_balance.csv', index_col=0)
+    assert bal['subjects (folder)'].to_dict() == {'MildDemented': 3, 'ModerateDemented': 2, 'NonDemented': 4,
+                                                  'VeryMildDemented': 3}
+    assert (bal['images (folder)'] == 32 * bal['subjects (folder)']).all()
+
+
+@pytest.mark.real
+def test_smoke_real(tmp_runs, shared_data):
+    run = run_paper('iconvnext', 'smoke', device='cpu', data_root=shared_data, synthetic='no', runs_dir=tmp_runs)
+    metrics, prov = _check_run(run)
+    assert metrics['synthetic'] is False and prov['synthetic'] is False
+    assert 'NOT comparable' not in (run/'notes'/'verdict.md').read_text()
+    bal = pd.read_csv(run/'tables'/'class_balance.csv', index_col=0)
+    assert bal.loc['ModerateDemented', 'subjects (folder)'] == 2
+    assert bal['images (folder)'].sum() == 5477
+    # smoke draws 5 % of the paper's 182/64/182/351 subset
+    assert bal['images (subset)'].to_dict() == {'MildDemented': 9, 'ModerateDemented': 3, 'NonDemented': 9,
+                                                'VeryMildDemented': 18}
+    assert prov['data']['images'] == 39
