@@ -180,10 +180,11 @@ class CellDataset(torch.utils.data.Dataset):
                  train:bool=False, # random crops, flips and mosaics
                  mosaic:float=0.0, # probability of a 2x2 mosaic of four random crops (train only)
                  min_area:int=4,   # drop instances smaller than this after cropping
+                 cache:dict|None=None, # share decoded, rescaled images between datasets of the same `cells` and size
                 ):
         self.cells, self.idx = cells, list(range(len(cells)) if idx is None else np.asarray(idx).tolist())
         self.scale, self.long_side, self.crop, self.train, self.mosaic, self.min_area = scale, long_side, crop, train, mosaic, min_area
-        self._cache = {}
+        self._cache = {} if cache is None else cache
 
     def __len__(self): return len(self.idx)
 
