@@ -183,12 +183,16 @@ def semantic_targets(targets:list, # target dicts with `masks` [N, H, W]
         out[i, 1] = ((m - eroded).amax(0) > 0).float().maximum((m.sum(0) > 1).float())
     return out
 
+_dice = smp.losses.DiceLoss('multilabel', from_logits=True)
+
+def _seg_loss(logits, y): return F.binary_cross_entropy_with_logits(logits, y) + _dice(logits, y)
+
 def upernet_step(model, batch, device):
-    "BCE of the main and auxiliary outputs (weighted) for a `collate_cells` batch."
+    "BCE + Dice of the main and (weighted) auxiliary outputs for a `collate_cells` batch."
     imgs, targets = batch
     y = semantic_targets(targets, imgs.shape[-2:]).to(device)
     main, aux = model(imgs.to(device))
-    lm, la = F.binary_cross_entropy_with_logits(main, y), F.binary_cross_entropy_with_logits(aux, y)
+    lm, la = _seg_loss(main, y), _seg_loss(aux, y)
     return lm + model.aux_weight * la, dict(main_loss=lm, aux_loss=la)
 
 @torch.no_grad()
