@@ -384,8 +384,6 @@ def test_checkpoint_with_pickled_object_is_refused(tmp_path):
     assert str(e.value).startswith(str(ck)) and not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="load_checkpoint passes torch's multi-line UnpicklingError text through "
-                   "(a one-line message is proposed for nbs/08_engine.ipynb)")
 def test_refused_checkpoint_error_is_one_line(tmp_path):
     with pytest.raises(MedreproError) as e: engine.load_checkpoint(_evil_checkpoint(tmp_path)[1])
     one_line(e, tmp_path/'evil.pt')
@@ -395,7 +393,8 @@ def test_pretrained_file_with_pickled_object_is_refused(tmp_path):
     "core.load_pretrained also loads with weights_only=True: no code runs."
     marker, w = tmp_path/'pwned', tmp_path/'evil.pth'
     torch.save(dict(weight=torch.zeros(1), extra=Payload(marker)), w)
-    with pytest.raises(Exception): core.load_pretrained(torch.nn.Linear(1, 1), 'x', weights_file=w)
+    with pytest.raises(MedreproError) as e: core.load_pretrained(torch.nn.Linear(1, 1), 'x', weights_file=w)
+    one_line(e, w)
     assert not marker.exists()
 
 
