@@ -138,29 +138,33 @@ def verdict(comparison:pd.DataFrame, # output of `compare_with_paper`
             tol:float=0.02, # |reproduced - paper| counted as reproduced (same scale as the table)
             synthetic:bool=False, # the data were synthetic
             context:str='', # what else the reader must know (data size, resolution, weights)
+            not_comparable:str='', # why this run is no test of the paper (small profile, tiny test set...); '' if it is one
            )->str:
     "Markdown verdict on `comparison`."
     deltas = comparison[[c for c in comparison.columns if c.endswith(' Δ')]].stack().dropna()
     head = ('**Synthetic data: these numbers are NOT comparable with the paper.** They only show that the pipeline runs '
             'end to end and learns the synthetic structure.\n\n' if synthetic else '')
+    if not_comparable: head += f'**Not a test of the paper:** {not_comparable} The differences are for orientation only.\n\n'
     if deltas.empty: return head + 'No reported number was reproduced in this run.' + (f' {context}' if context else '')
     ok = deltas.abs() <= tol
-    lines = [f'{ok.sum()} of {len(deltas)} reported numbers are reproduced within ±{tol:g}; '
+    lines = [f'{(deltas < -tol).sum()} of {len(deltas)} numbers are lower and {(deltas > tol).sum()} higher than the paper; '
+             f'{ok.sum()} fall within ±{tol:g}, which at this scale is no agreement.' if not_comparable else
+             f'{ok.sum()} of {len(deltas)} reported numbers are reproduced within ±{tol:g}; '
              f'{(deltas < -tol).sum()} are lower and {(deltas > tol).sum()} higher than the paper.']
     worst = deltas.abs().sort_values(ascending=False).head(3)
     lines += [f'- {r} / {c[:-2]}: {deltas[(r, c)]:+.3g}' for r, c in worst.index if abs(deltas[(r, c)]) > tol]
     return head + '\n'.join(lines) + (f'\n\n{context}' if context else '')
 
 # %% ../nbs/09_report.ipynb #bfd25094
-def _run_html(run_dir:Path, base:Path)->str:
-    "One run as an HTML section."
+def _run_html(run_dir:Path, base:Path, what:str='')->str:
+    "One run as an HTML section; its external evaluations (`medrepro evaluate`) follow it, each titled `what`."
     params, prov = _read(run_dir/'params.json'), _read(run_dir/'provenance.json')
     status = _read(run_dir/'status.json').get('status', 'unknown')
     syn = prov.get('synthetic')
     flag = ('<span class="syn">SYNTHETIC DATA: not comparable with the paper</span>' if syn
             else '<span class="real">real data</span>' if syn is False else '')
     rel = lambda p: html.escape(os.path.relpath(p, base))
-    parts = [f'<h3>{html.escape(run_dir.name)} <small>profile {params.get("profile")}, device {params.get("device")}, '
+    parts = [f'<h3>{html.escape(what + run_dir.name)} <small>profile {params.get("profile")}, device {params.get("device")}, '
              f'seeds {params.get("seeds")}, status {status}</small> {flag}</h3>']
     if prov.get('weights'): parts.append(f'<p class="meta">weights: {html.escape(json.dumps(prov["weights"]))}</p>')
     for note in sorted((run_dir/'notes').glob('*.md')): parts.append(f'<div class="note">{md_lib.markdown(note.read_text())}</div>')
@@ -173,7 +177,9 @@ def _run_html(run_dir:Path, base:Path)->str:
         if not f.with_suffix('.html').exists(): parts.append(f'<h4>{html.escape(f.stem)}</h4><img src="{rel(f)}">')
     nb = next(run_dir.glob('*.ipynb'), None)
     if nb: parts.append(f'<p><a href="{rel(nb)}">executed notebook</a></p>')
-    return '<section>' + '\n'.join(parts) + '</section>'
+    ext = [_run_html(e, base, f'external validation of {run_dir.name} on ') for e in sorted((run_dir/'external').glob('*'))
+           if (e/'params.json').exists()]
+    return '<section>' + '\n'.join(parts) + '</section>' + '\n'.join(ext)
 
 # %% ../nbs/09_report.ipynb #045fd4d8
 _CSS = ('body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;'
