@@ -75,14 +75,20 @@ def run_paper(paper:str, # paper id
     except pm.PapermillExecutionError as e:
         _status(run_dir, status='failed', seconds=time.time() - t0, error=f'{e.ename}: {e.evalue}', cell=e.exec_count)
         raise MedreproError(f"{paper} run failed in cell {e.exec_count} ({e.ename}: {e.evalue}); partial outputs kept in {run_dir}") from None
+    except BaseException as e:   # a dead kernel, a timeout, Ctrl-C: the status says so, a batch goes on (not after Ctrl-C)
+        why = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+        _status(run_dir, status='interrupted' if isinstance(e, KeyboardInterrupt) else 'failed', seconds=time.time() - t0, error=why)
+        if not isinstance(e, Exception): raise
+        raise MedreproError(f"{paper} run failed ({why}); partial outputs kept in {run_dir}") from None
     _status(run_dir, status='done', seconds=round(time.time() - t0, 1))
     return run_dir
 
 # %% ../nbs/10_cli.ipynb #7ba42d2c
 def batch(papers=None, # paper ids (None: every paper whose notebook exists)
           devices=('cpu',), profiles=('quick',), seeds=(0,), runs_dir:str|Path='runs', **kwargs)->list:
-    "Run every combination, continuing past failures; return a list of result rows."
-    rows = []
+    "Run every combination, continuing past failures; return the result rows (also in `runs_dir/batch-<time>.json`)."
+    rows, out = [], Path(runs_dir)/f"batch-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     for paper in papers or available_papers():
         for device in devices:
             for profile in profiles:
@@ -91,8 +97,7 @@ def batch(papers=None, # paper ids (None: every paper whose notebook exists)
                 except MedreproError as e: row = dict(status='failed', error=str(e))
                 rows.append(dict(paper=paper, device=device, profile=profile, seconds=round(time.time() - t0, 1), **row))
                 print(f"[batch] {paper} {device} {profile}: {row['status']} ({rows[-1]['seconds']} s)", file=sys.stderr)
-    out = Path(runs_dir)/f"batch-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
-    out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(rows, indent=2))
+                out.write_text(json.dumps(rows, indent=2))   # after every run: a killed batch keeps its rows
     return rows
 
 # %% ../nbs/10_cli.ipynb #6d4b87a5

@@ -118,20 +118,23 @@ def safe_load(path:str|Path, # a checkpoint or weights file
                else f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}")
         raise MedreproError(f"{path}: unreadable {what} ({why})") from None
 
-def _load_state(model, path, name, source):
-    "Load the tensors of `path` whose names and shapes fit `model` (a classifier head of another size is skipped)."
-    state = safe_load(path, 'weights file'); state = state.get('model', state)
+def _fit_state(model, state:dict)->dict:
+    "Load the tensors of `state` whose names and shapes fit `model` (a classifier head of another size is skipped)."
     own = model.state_dict(); skip = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     missing, unexpected = model.load_state_dict({k: v for k, v in state.items() if k not in skip}, strict=False)
-    return dict(name=name, source=source, path=str(path), sha256=file_sha256(path),
-                missing_keys=len(missing), unexpected_keys=len(unexpected), skipped_shape_mismatch=len(skip))
+    return dict(missing_keys=len(missing), unexpected_keys=len(unexpected), skipped_shape_mismatch=len(skip))
+
+def _load_state(model, path, name, source):
+    "`_fit_state` from the file `path`, with the file's name and checksum."
+    state = safe_load(path, 'weights file')
+    return dict(name=name, source=source, path=str(path), sha256=file_sha256(path), **_fit_state(model, state.get('model', state)))
 
 # %% ../nbs/00_core.ipynb #0929d672
 def load_pretrained(model:torch.nn.Module, # model to initialise in place
                     name:str,              # weights name, e.g. a timm model name
                     weights_file:str|Path|None=None, # explicit weights file (wins)
                     hub=None,              # callable returning a state_dict from the hub, or None
-                    allow_random:bool=True, # go on from random init when no weights can be had
+                    allow_random:bool=False, # go on from random init when no weights can be had (else raise)
                    )->dict:
     "Initialise `model` from a file, the cache or the hub; return a record of the weights used."
     if weights_file:
@@ -140,9 +143,7 @@ def load_pretrained(model:torch.nn.Module, # model to initialise in place
     cached = cache_dir()/'weights'/f'{name}.pth'
     if cached.exists(): return _load_state(model, cached, name, 'cache')
     if hub is not None:
-        try:
-            missing, unexpected = model.load_state_dict(hub(), strict=False)
-            return dict(name=name, source='hub', path=None, sha256=None, missing_keys=len(missing), unexpected_keys=len(unexpected))
+        try: return dict(name=name, source='hub', path=None, sha256=None, **_fit_state(model, hub()))
         except Exception as e: reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     else: reason = 'no hub loader given'
     msg = (f"pretrained weights {name!r} unavailable ({reason}). Download them and save the state_dict as {cached} "

@@ -237,6 +237,26 @@ def test_run_paper_bad_param_writes_nothing(tmp_path, monkeypatch):
     assert not (tmp_path/'runs').exists()
 
 
+
+def test_batch_goes_on_past_failures(tmp_path, monkeypatch):
+    "A batch keeps going past a failing cell and a dead kernel; each run's status says what happened, the grid is saved."
+    import nbformat
+    from medrepro import cli
+    body = {'iconvnext': "raise ValueError('bad slice')", 'multiscale-resnet': 'import os; os._exit(3)',
+            'neuron-ensemble': "open(run_dir + '/out.txt', 'w').write('ok')"}
+    def nb_of(paper):
+        nb = nbformat.read(str(_notebook(tmp_path/f'{paper}.ipynb')), 4)
+        nb.cells[1].source = body[paper]; nbformat.write(nb, str(tmp_path/f'{paper}.ipynb'))
+        return tmp_path/f'{paper}.ipynb'
+    monkeypatch.setattr(cli, 'paper_notebook', nb_of)
+    rows = cli.batch(list(body), profiles=('smoke',), runs_dir=tmp_path/'runs')
+    assert [r['status'] for r in rows] == ['failed', 'failed', 'done']
+    assert 'ValueError: bad slice' in rows[0]['error'] and 'DeadKernelError' in rows[1]['error']
+    status = lambda p: json.loads(next((tmp_path/'runs'/p).glob('*/status.json')).read_text())['status']
+    assert [status(p) for p in body] == ['failed', 'failed', 'done']
+    assert (next((tmp_path/'runs'/'neuron-ensemble').glob('*'))/'out.txt').read_text() == 'ok'
+    assert json.loads(next((tmp_path/'runs').glob('batch-*.json')).read_text()) == rows
+
 @pytest.mark.parametrize('kw, names', [
     (dict(epochs='3'), ['epochs', 'int']), (dict(lr=[0.1]), ['lr']), (dict(size=True), ['size']), (dict(epoch=3), ["'epoch'"]),
 ])
