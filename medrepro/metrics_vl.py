@@ -56,13 +56,17 @@ def recall_at_k(scores, # similarity, shape (n_images, n_texts); higher = more a
                 ks=(1, 5), # cut-offs
                 percent:bool=True, # ×100
                )->dict:
-    "Recall@K for image→text and text→image retrieval, with the gallery sizes."
+    """Recall@K for image→text and text→image retrieval, with the gallery sizes.
+
+    Ties count against the model: the rank of the true item is the number of *other* items scoring at least as high
+    (`>=`), so a model that gives every pair the same score gets Recall@1 = 0, never 100 %."""
     s = torch.as_tensor(np.asarray(scores, dtype=np.float32)); ti = torch.as_tensor(np.asarray(text_image))
     n_img, n_txt = s.shape
     own = ti[None, :] == torch.arange(n_img)[:, None]                         # (n_img, n_txt) true pairs
     best_own = s.masked_fill(~own, -np.inf).max(1).values                     # best own caption per image
-    i2t_rank = (s > best_own[:, None]).sum(1)                                 # captions ranked above it
-    t2i_rank = (s > s[ti, torch.arange(n_txt)][None, :]).sum(0)               # images ranked above the true one
+    i2t_rank = ((s >= best_own[:, None]) & ~own).sum(1)                       # other images' captions tied or above
+    true_t = s[ti, torch.arange(n_txt)]                                       # each text's score with its own image
+    t2i_rank = ((s >= true_t[None, :]) & ~own).sum(0)                         # other images tied or above the true one
     f = 100 if percent else 1
     out = {f'i2t_R@{k}': float((i2t_rank < k).float().mean()) * f for k in ks}
     out.update({f't2i_R@{k}': float((t2i_rank < k).float().mean()) * f for k in ks})
