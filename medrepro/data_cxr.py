@@ -14,8 +14,9 @@ from .registry import dataset_info
 
 # %% auto #0
 __all__ = ['CXR_CSV', 'CXR_COLUMNS', 'NO_FINDING', 'NIH_COUNTS', 'RARE_LABELS', 'FRAMINGS', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'cxr_labels', 'multi_hot', 'read_cxr14', 'official_split', 'cxr_splits', 'subsample_patients',
-           'frame_targets', 'balanced_weights', 'cxr_transforms', 'CXRDataset', 'make_synthetic_cxr14']
+           'cxr_labels', 'multi_hot', 'read_cxr14', 'official_split', 'patient_strata', 'cxr_splits',
+           'subsample_patients', 'frame_targets', 'balanced_weights', 'cxr_transforms', 'CXRDataset',
+           'make_synthetic_cxr14']
 
 # %% ../nbs/02a_data_cxr.ipynb #9e6b392c
 CXR_CSV = 'Data_Entry_2017.csv'
@@ -74,22 +75,42 @@ def official_split(root:str|Path)->dict|None:
     if not all(f.exists() for f in files.values()): return None
     return {k: set(f.read_text().split()) for k, f in files.items()}
 
+def patient_strata(df:pd.DataFrame, # rows from `read_cxr14` (one 0/1 column per label)
+                   labels:list[str]|None=None, # label columns; default: those of `cxr_labels()` present in `df`
+                   min_patients:int=3, # strata with fewer patients are pooled into one 'rare (pooled)' stratum
+                  )->np.ndarray|None:
+    "Per row, its patient's rarest finding (by the NIH release counts), the stratum of a stratified patient split; None without label columns."
+    labels = [l for l in (labels or cxr_labels()) if l in df.columns]
+    if not labels: return None
+    Y = df[labels].to_numpy() > 0
+    count = np.array([NIH_COUNTS.get(l, Y[:, i].sum()) for i, l in enumerate(labels)], float)
+    rarest = pd.Series(np.where(Y.any(1), np.where(Y, count, np.inf).argmin(1), -1), index=df.index)
+    # a patient's rarest finding over all of the patient's films (-1: no finding on any film)
+    per_patient = rarest.groupby(df['Patient ID']).agg(lambda s: s[s >= 0].iloc[np.argmin(count[s[s >= 0]])] if (s >= 0).any() else -1)
+    name = per_patient.map(lambda i: labels[i] if i >= 0 else NO_FINDING)
+    small = name.map(name.value_counts()) < min_patients
+    name[small] = 'rare (pooled)'
+    return df['Patient ID'].map(name).to_numpy()
+
 def cxr_splits(df:pd.DataFrame, # rows from `read_cxr14`
                root:str|Path|None=None, # dataset folder, to look for the official list files
                fractions=(0.7, 0.1, 0.2), # train/valid/test share of patients (test ignored with the official split)
                seed:int=0, # split seed
+               stratify:bool=True, # stratify patients by their rarest finding (`patient_strata`) when `df` has label columns
               )->dict:
     "Row indices per split (`train`, `valid`, `test`), patient-wise, leakage-checked; `splits['how']` says which rule."
     units = df['Patient ID'].to_numpy()
+    strata = patient_strata(df) if stratify else None
+    how = ', stratified by each patient\'s rarest finding' if strata is not None else ''
     off = official_split(root) if root is not None else None
     if off is None:
-        out = dict(split_by_unit(units, fractions, seed), how='patient-wise (no official list files)')
+        out = dict(split_by_unit(units, fractions, seed, labels=strata), how=f'patient-wise (no official list files){how}')
     else:
         test = df['Image Index'].isin(off['test']).to_numpy()
         tv = np.flatnonzero(~test & df['Image Index'].isin(off['train_val']).to_numpy())
-        inner = split_by_unit(units[tv], fractions[:2], seed, names=('train', 'valid'))
+        inner = split_by_unit(units[tv], fractions[:2], seed, labels=None if strata is None else strata[tv], names=('train', 'valid'))
         out = dict(train=tv[inner['train']], valid=tv[inner['valid']], test=np.flatnonzero(test),
-                   how='official test_list.txt; train/valid patient-wise inside train_val_list.txt')
+                   how=f'official test_list.txt; train/valid patient-wise inside train_val_list.txt{how}')
     check_leakage({k: v for k, v in out.items() if k != 'how'}, units)
     return out
 

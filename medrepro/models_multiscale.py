@@ -4,6 +4,7 @@
 
 # %% ../nbs/04a_models_multiscale.ipynb #f36946d5
 from __future__ import annotations
+import numbers
 import numpy as np, torch, timm
 from torch import nn
 import torch.nn.functional as F
@@ -15,8 +16,8 @@ __all__ = ['BASELINES', 'MIN_SIZE', 'MultiScaleResNet', 'baseline', 'input_size'
 
 # %% ../nbs/04a_models_multiscale.ipynb #3c474bea
 def _side(scale, side:int)->int:
-    "A scale given in pixels (int) or as a fraction of `side` (float)."
-    return int(scale) if isinstance(scale, int) else max(1, round(scale * side))
+    "A scale given in pixels (any integer, numpy's included) or as a fraction of `side` (float)."
+    return int(scale) if isinstance(scale, numbers.Integral) else max(1, round(float(scale) * side))
 
 class MultiScaleResNet(nn.Module):
     """Shared (or per-scale) timm backbone over several rescaled copies of the input, features fused by one FC layer.
