@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['feature_smoothing_loss', 'contrastive_loss', 'info_nce_loss', 'sequence_cross_entropy', 'joint_loss']
+__all__ = ['feature_smoothing_loss', 'contrastive_loss', 'info_nce_loss', 'classification_loss', 'sequence_cross_entropy',
+           'joint_loss']
 
 # %% ../nbs/05_losses.ipynb #3d1b7050
 def feature_smoothing_loss(features:torch.Tensor, # features, shape (N, D)
@@ -67,6 +68,21 @@ def info_nce_loss(a:torch.Tensor, # image embeddings, shape (N, D)
     target = torch.arange(len(a), device=a.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
+# %% ../nbs/05_losses.ipynb #3e6f3d89
+def classification_loss(logits:torch.Tensor, # class scores, shape (N, C)
+                        labels:torch.Tensor, # class index per row, `ignore_index` for rows without a class, shape (N,)
+                        ignore_index:int=-1, # label of rows to skip
+                       )->torch.Tensor:
+    """Cross-entropy averaged over the rows with a class; exactly 0 (not NaN) when every row is ignored.
+
+    Shape:
+        logits: (N, C); labels: (N,); returns a scalar tensor.
+    Reference:
+        Ding et al. (2025), formula (1).
+    """
+    if not (labels != ignore_index).any(): return logits.sum() * 0.
+    return F.cross_entropy(logits, labels, ignore_index=ignore_index)
+
 # %% ../nbs/05_losses.ipynb #b160ecf1
 def sequence_cross_entropy(logits:torch.Tensor, # decoder outputs, shape (N, T, V)
                            targets:torch.Tensor, # next-token ids, shape (N, T)
@@ -80,6 +96,7 @@ def sequence_cross_entropy(logits:torch.Tensor, # decoder outputs, shape (N, T, 
     Reference:
         Ding et al. (2025), formula (3); Vinyals et al. (2015), "Show and Tell".
     """
+    if not (targets != pad_id).any(): return logits.sum() * 0.          # all padding: a zero term, not 0/0 = NaN
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_id, label_smoothing=label_smoothing)
 
 # %% ../nbs/05_losses.ipynb #5274ad51
@@ -88,6 +105,6 @@ def joint_loss(losses:dict, # task name -> scalar loss tensor
               )->torch.Tensor:
     "Weighted sum of the task losses (Ding et al. 2025, formula 4)."
     weights = weights or {}
-    unknown = set(weights) - set(losses) - {'ce', 'cl', 'seq'}
+    unknown = set(weights) - set(losses) - {'ce', 'cl', 'seq', 'nce'}
     if unknown: raise KeyError(f"weights for unknown task(s) {sorted(unknown)}; tasks are {sorted(losses)}")
     return sum(weights.get(k, 1.0) * v for k, v in losses.items())
