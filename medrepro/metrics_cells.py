@@ -13,8 +13,8 @@ from scipy.optimize import linear_sum_assignment
 import contextlib, io
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'encode_masks', 'mask_iou', 'precision_at', 'sartorius_score', 'score_images', 'score_by_group',
-           'coco_mask_ap']
+__all__ = ['THRESHOLDS', 'encode_masks', 'mask_iou', 'max_matching', 'precision_at', 'sartorius_score', 'score_images',
+           'score_by_group', 'coco_mask_ap']
 
 # %% ../nbs/07a_metrics_cells.ipynb #8b034df6
 def encode_masks(masks:np.ndarray # [N, H, W] binary masks
@@ -32,15 +32,21 @@ def mask_iou(pred:np.ndarray, # [P, H, W] predicted masks
 # %% ../nbs/07a_metrics_cells.ipynb #bbe8c611
 THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
 
+def max_matching(hit:np.ndarray # [P, G] boolean: pairs allowed to match
+                )->int:
+    "Size of a maximum one-to-one matching of the True pairs of `hit`."
+    if (hit.sum(0) <= 1).all() and (hit.sum(1) <= 1).all(): return int(hit.sum())   # pairs already unique
+    sub = hit[np.ix_(hit.any(1), hit.any(0))]
+    r, c = linear_sum_assignment(sub, maximize=True)
+    return int(sub[r, c].sum())
+
 def precision_at(iou:np.ndarray, # [P, G] IoU matrix of one image
                  thresholds=THRESHOLDS, # IoU thresholds
                 )->np.ndarray:
-    "TP/(TP+FP+FN) at each threshold, from a one-to-one matching."
+    "TP/(TP+FP+FN) at each threshold, TP from a maximum one-to-one matching of the pairs with IoU > t."
     P, G = iou.shape
     if P == 0 or G == 0: return np.full(len(thresholds), float(P == G))
-    r, c = linear_sum_assignment(-iou)
-    matched = iou[r, c]
-    tp = np.array([(matched > t).sum() for t in thresholds])
+    tp = np.array([max_matching(iou > t) for t in thresholds])
     return tp / (P + G - tp)
 
 def sartorius_score(pred:np.ndarray, # [P, H, W] predicted masks of one image
