@@ -194,7 +194,7 @@ class CellDataset(torch.utils.data.Dataset):
         if k not in self._cache:
             s = self.cells[k]
             img, masks = _rescale(s, self.long_side / max(s.image.shape) if self.long_side else self.scale)
-            meta = dict(id=s.id, cell_type=s.cell_type, orig_size=s.image.shape, size=tuple(img.shape[-2:]))
+            meta = dict(id=s.id, cell_type=s.cell_type, orig_size=s.image.shape, size=tuple(img.shape[-2:]), instances=len(s.masks))
             self._cache[k] = img, masks, torch.from_numpy(s.labels), meta
         return self._cache[k]
 
