@@ -151,7 +151,9 @@ def evaluate_mri(model, dl, device)->dict:
     return evaluate_classifier(LogitsOnly(model), dl, device)
 
 def logits_features(model, batch, device)->tuple:
-    "`medrepro.engine.predict` hook: logits, features and targets of a batch."
-    x, y = batch
-    logits, f = model(to_device(x, device))
-    return logits.float(), f.float(), y
+    "`medrepro.engine.predict` hook: logits, pre-logit features (what enters the last layer `model.fc`) and targets."
+    x, (y, seen) = batch[0], (batch[1], {})
+    hook = model.fc.register_forward_pre_hook(lambda m, inp: seen.update(f=inp[0]))
+    try: logits, _ = model(to_device(x, device))
+    finally: hook.remove()
+    return logits.float(), seen['f'].float(), y

@@ -177,7 +177,7 @@ def _run_html(run_dir:Path, base:Path, what:str='')->str:
         if not f.with_suffix('.html').exists(): parts.append(f'<h4>{html.escape(f.stem)}</h4><img src="{rel(f)}">')
     nb = next(run_dir.glob('*.ipynb'), None)
     if nb: parts.append(f'<p><a href="{rel(nb)}">executed notebook</a></p>')
-    ext = [_run_html(e, base, f'external validation of {run_dir.name} on ') for e in sorted((run_dir/'external').glob('*'))
+    ext = [_run_html(e, base, f'external validation of {run_dir.name} on ') for e in sorted((run_dir/'external').glob('*/*'))
            if (e/'params.json').exists()]
     return '<section>' + '\n'.join(parts) + '</section>' + '\n'.join(ext)
 

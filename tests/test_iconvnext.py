@@ -69,3 +69,24 @@ def test_smoke_real(tmp_runs, shared_data):
     assert bal['images (subset)'].to_dict() == {'MildDemented': 9, 'ModerateDemented': 3, 'NonDemented': 9,
                                                 'VeryMildDemented': 18}
     assert prov['data']['images'] == 39
+
+
+def test_same_seed_same_metrics_and_external_evaluation(tmp_runs, tmp_path):
+    """Two smoke runs with one seed write identical metrics.json; `medrepro evaluate` then scores every image of another
+    copy with the first run's saved best weights (no training), and refuses a run whose checkpoint is gone."""
+    from medrepro.cli import evaluate
+    from medrepro.core import MedreproError, cache_dir
+    kw = dict(device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_runs)
+    a, b = (run_paper('iconvnext', 'smoke', run_id=r, **kw) for r in ('a', 'b'))
+    assert (a/'metrics.json').read_text() == (b/'metrics.json').read_text()
+    for r in ('ICN-T', 'CN-T', 'Base CNN'): assert (a/'checkpoints'/f'{r}_seed0'/'best.pt').stat().st_size > 1000, r
+    ext = evaluate(a, cache_dir()/'synthetic', name='synthetic-copy')
+    status, metrics, prov, _ = _load(ext)
+    assert status['status'] == 'done' and prov['eval_from'] == str(a) and ext == a/'external'/'iconvnext'/'synthetic-copy'
+    n = pd.read_csv(ext/'tables'/'class_balance.csv', index_col=0)['images (folder)'].sum()
+    assert pd.read_csv(ext/'tables'/'splits.csv', index_col=0).loc['test images', 'slice'] == n == 12 * 32
+    assert not (ext/'checkpoints').exists() and not (ext/'figures'/'fig2_curves.html').exists()   # nothing trained
+    assert 0 <= metrics['ICN-T_accuracy'] <= 1 and (ext/'tables'/'table1.csv').exists()
+    assert 'external validation' in (ext/'notes'/'verdict.md').read_text()
+    (b/'checkpoints'/'CN-T_seed0'/'best.pt').unlink()
+    with pytest.raises(MedreproError, match='CN-T_seed0/best.pt'): evaluate(b, cache_dir()/'synthetic')
