@@ -77,7 +77,7 @@ def official_split(root:str|Path)->dict|None:
 
 def patient_strata(df:pd.DataFrame, # rows from `read_cxr14` (one 0/1 column per label)
                    labels:list[str]|None=None, # label columns; default: those of `cxr_labels()` present in `df`
-                   min_patients:int=3, # strata with fewer patients are pooled into one 'rare (pooled)' stratum
+                   min_patients:int=10, # strata with fewer patients are pooled into one 'rare (pooled)' stratum
                   )->np.ndarray|None:
     "Per row, its patient's rarest finding (by the NIH release counts), the stratum of a stratified patient split; None without label columns."
     labels = [l for l in (labels or cxr_labels()) if l in df.columns]
@@ -100,9 +100,11 @@ def cxr_splits(df:pd.DataFrame, # rows from `read_cxr14`
               )->dict:
     "Row indices per split (`train`, `valid`, `test`), patient-wise, leakage-checked; `splits['how']` says which rule."
     units = df['Patient ID'].to_numpy()
-    strata = patient_strata(df) if stratify else None
-    how = ', stratified by each patient\'s rarest finding' if strata is not None else ''
     off = official_split(root) if root is not None else None
+    share = np.asarray(fractions if off is None else fractions[:2], float)
+    # a stratum needs about 1/smallest share patients to put one in every split; smaller ones are pooled
+    strata = patient_strata(df, min_patients=int(np.ceil(share.sum() / share.min() - 1e-9))) if stratify else None
+    how = ', stratified by each patient\'s rarest finding' if strata is not None else ''
     if off is None:
         out = dict(split_by_unit(units, fractions, seed, labels=strata), how=f'patient-wise (no official list files){how}')
     else:
