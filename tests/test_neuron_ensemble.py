@@ -3,42 +3,80 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from medrepro.cli import run_paper
-from medrepro.core import DataError
+from pathlib import Path
+from medrepro.cli import run_paper, evaluate
+from medrepro.core import DataError, MedreproError
 from medrepro.data_cells import SartoriusCells, DSB2018Cells, make_synthetic_sartorius, rle_encode
 
 PAPER = 'neuron-ensemble'
 ROWS = ['Mask R-CNN + NMS', 'NMS + ResNeSt + Ensemble', 'YOLOX + Mask R-CNN + UPerNet']
 
 
-def _check_run(run, synthetic, cell_types):
+def _check_run(run, synthetic, cell_types, max_images=8):
     "What every smoke run must leave behind, whatever the data."
     assert json.loads((run/'status.json').read_text())['status'] == 'done'
     m = json.loads((run/'metrics.json').read_text())
-    assert m['synthetic'] is synthetic
-    assert json.loads((run/'provenance.json').read_text())['synthetic'] is synthetic
+    prov = json.loads((run/'provenance.json').read_text())
+    assert m['synthetic'] is synthetic and prov['synthetic'] is synthetic
+    assert 'times' not in m and 'total_s' in prov['timing']                      # wall times live in provenance only
+    splits = pd.read_csv(run/'tables'/'splits.csv', index_col=0)
+    assert splits.loc['images', ['train', 'valid', 'test']].sum() == max_images   # max_images is a hard cap
+    n_test = int(splits.loc['images', 'test'])
+    cols = ['public', 'private', 'test'] if 'public' in splits.columns else ['test']
     for row in ROWS:
-        for k in ('public', 'private', 'test', 'coco_AP'): assert 0.0 <= m['scores'][row][k] <= 1.0
+        assert set(m['scores'][row]) == {*cols, 'coco_AP'}
+        for k in m['scores'][row]: assert 0.0 <= m['scores'][row][k] <= 1.0
     w = m['ensemble_weights']
     assert set(w) == {'yolox', 'maskrcnn', 'upernet'} and abs(sum(w.values()) - 1) < 1e-6
+    # every model predicts: smoke keeps all detections (score_thr=0), so the detectors output instances on every image
+    n = m['instances_per_image']
+    assert all(len(n[k]) == n_test for k in ('yolox', 'maskrcnn', 'maskrcnn_resnest', 'upernet', 'true'))
+    assert all(c > 0 for k in ('yolox', 'maskrcnn', 'maskrcnn_resnest') for c in n[k]) and all(c > 0 for c in n['true'])
+    g = m['gt_instances']['test']
+    assert g['kept'] == sum(n['true']) and g['lost_at_this_resolution'] == g['true_instances'] - g['kept'] >= 0
     t1 = pd.read_csv(run/'tables'/'table1.csv', index_col=0)
     assert t1.loc['YOLOX + Mask R-CNN + UPerNet', 'public paper'] == pytest.approx(0.356)
     assert t1.loc['Mask R-CNN + NMS', 'private paper'] == pytest.approx(0.287)
+    assert t1.loc['Mask R-CNN + NMS', 'test reproduced'] == pytest.approx(m['scores']['Mask R-CNN + NMS']['test'], abs=1e-3)
+    # per cell type over valid + test: every type there is scored, with its image count; missing types are named
     per_type = pd.read_csv(run/'tables'/'per_cell_type.csv', index_col=0)
-    assert set(per_type.columns) - {'all'} <= set(cell_types) and 'all' in per_type.columns
+    present = [t for t in cell_types if t in splits.index]
+    eval_types = {t for t in present if splits.loc[t, ['valid', 'test']].sum() > 0}
+    assert set(per_type.index) == eval_types | {'all'}
+    for t in eval_types: assert per_type.loc[t, 'images'] == splits.loc[t, ['valid', 'test']].sum()
+    assert per_type.loc['all', 'images'] == splits.loc['images', ['valid', 'test']].sum()
+    assert set(m['missing_cell_types']) == set(present) - eval_types
     hist = pd.read_csv(run/'tables'/'history.csv')
     assert set(hist.model) == {'yolox', 'maskrcnn', 'maskrcnn_resnest', 'upernet'}   # every model trained
     assert np.isfinite(hist.train_loss).all()
+    for mdl in ('yolox', 'maskrcnn', 'maskrcnn_resnest', 'upernet'): assert (run/'checkpoints'/mdl/'best.pt').exists()
     for f in ('overlays', 'ensemble_weights', 'training_loss'): assert (run/'figures'/f'{f}.html').exists()
     verdict = (run/'notes'/'verdict.md').read_text()
     assert ('NOT comparable' in verdict) == synthetic
+    assert 'Not a test of the paper' in verdict and 'Ordering' in verdict          # smoke is never a test of the paper
+    assert all(f"`{r['name']}`" in verdict for r in prov['weights'].values())    # weights sentence from the record
+    assert ('not identifiable' in verdict) == (not m['weights_identifiable'])
     return m
 
 
-def test_smoke_synthetic(tmp_runs):
+def test_smoke_synthetic_and_external_evaluation(tmp_runs, tmp_path):
+    "Smoke on synthetic data; then its checkpoints score another copy of the data without training."
     run = run_paper(PAPER, 'smoke', synthetic='yes', runs_dir=tmp_runs, run_id='syn')
     m = _check_run(run, True, ['shsy5y', 'astro', 'cort'])
-    assert m['dataset'] == 'synthetic-sartorius'
+    assert m['dataset'] == 'synthetic-sartorius' and m['eval_from'] is None
+    ext = make_synthetic_sartorius(tmp_path/'ext'/'sartorius_cell_instance', n_images=4, seed=1).parent
+    ev = evaluate(run, ext)
+    assert json.loads((ev/'status.json').read_text())['status'] == 'done'
+    em, prov = json.loads((ev/'metrics.json').read_text()), json.loads((ev/'provenance.json').read_text())
+    assert prov['eval_from'] == str(run) and em['eval_from'] == str(run)
+    assert sorted(prov['checkpoints_loaded']) == ['maskrcnn', 'maskrcnn_resnest', 'upernet', 'yolox']
+    assert all(Path(f).is_relative_to(run/'checkpoints') for f in prov['checkpoints_loaded'].values())
+    assert not (ev/'checkpoints').exists() and not (ev/'tables'/'history.csv').exists() and em['steps'] == {}   # nothing trained
+    assert len(em['instances_per_image']['true']) == 4                         # every image of the external copy scored
+    assert em['ensemble_weights'] == m['ensemble_weights']                      # the source run's fusion weights
+    for row in ROWS: assert 0.0 <= em['scores'][row]['test'] <= 1.0
+    (run/'checkpoints'/'upernet'/'best.pt').unlink()
+    with pytest.raises(MedreproError, match=r'upernet'): evaluate(run, ext, name='missing')
 
 
 def test_smoke_sartorius_real(shared_data, tmp_runs):
@@ -53,6 +91,7 @@ def test_smoke_dsb2018_real(shared_data, tmp_runs):
     m = _check_run(run, False, ['nucleus'])
     assert m['dataset'] == 'dsb2018-stage1'
     assert 'not comparable' in (run/'notes'/'verdict.md').read_text()
+    assert not [c for c in pd.read_csv(run/'tables'/'table1.csv', index_col=0).columns if c.endswith('Δ')]   # no Δ for nuclei
 
 
 def test_synthetic_roundtrip_and_bad_rle(tmp_path):
