@@ -14,8 +14,8 @@ from .core import DataError, ParamError, data_root, cache_dir, check_choice
 from .registry import dataset_info
 
 # %% auto #0
-__all__ = ['SYNTHETIC_BANNER', 'read_image', 'read_csv_checked', 'safe_join', 'locate_dataset', 'fingerprint', 'split_by_unit',
-           'split_random', 'LeakageError', 'check_leakage']
+__all__ = ['SYNTHETIC_BANNER', 'read_image', 'readable_images', 'read_csv_checked', 'safe_join', 'locate_dataset', 'fingerprint',
+           'split_by_unit', 'split_random', 'LeakageError', 'check_leakage']
 
 # %% ../nbs/02_data.ipynb #0829ba04
 def read_image(path:str|Path, # image file
@@ -27,6 +27,21 @@ def read_image(path:str|Path, # image file
     except FileNotFoundError: raise DataError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
+
+# %% ../nbs/02_data.ipynb #7bd6126c
+def readable_images(df:pd.DataFrame, # one row per image, with a column of paths
+                    on_bad:str='fail', # 'fail': raise on the first broken image; 'skip': drop broken rows
+                    col:str='path', # the column of image paths
+                   )->tuple:
+    "`(rows whose image decodes, {path: reason} of the dropped ones)`; each image is read once with `read_image`."
+    check_choice('on_bad', on_bad, ('fail', 'skip')); bad = {}
+    for p in df[col]:
+        try: read_image(p, mode=None)
+        except DataError as e:
+            if on_bad == 'fail': raise
+            bad[str(p)] = str(e).split(': ', 1)[1]
+    if bad: warnings.warn(f"skipped {len(bad)} unreadable image(s), e.g. {next(iter(bad))}")
+    return df[~df[col].astype(str).isin(bad)].reset_index(drop=True), bad
 
 # %% ../nbs/02_data.ipynb #8259ebca
 def read_csv_checked(path:str|Path, # CSV file

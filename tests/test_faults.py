@@ -98,6 +98,11 @@ def test_mri_loader_bad_jpeg(tmp_path, kind):
     i = df.index[df.path == str(bad)][0]
     with pytest.raises(DataError) as e: ds[i]
     one_line(e, bad)
+    with pytest.raises(DataError) as e: data.readable_images(df)           # checked before training: on_bad='fail'
+    one_line(e, bad)
+    with pytest.warns(UserWarning, match='skipped 1 unreadable'): good, skipped = data.readable_images(df, on_bad='skip')
+    assert list(skipped) == [str(bad)] and len(good) == len(df) - 1
+    assert good.set_index('path').label.to_dict() == df[df.path != str(bad)].set_index('path').label.to_dict()
 
 
 @pytest.mark.skipif(not has('data_mri'), reason='medrepro.data_mri not exported yet')
