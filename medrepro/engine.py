@@ -161,6 +161,7 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         ck = load_checkpoint(ckpt_dir/'last.pt', model)
         opt.load_state_dict(ck['optimizer']); sched and sched.load_state_dict(ck['scheduler']); st = ck['state']
     for epoch in range(st['epoch'], cfg.epochs):
+        if cfg.early_stopping and st['stale'] >= cfg.early_stopping: break   # checked first: a resumed run stays stopped
         seed_everything(cfg.seed * 1000 + epoch)
         row = dict(epoch=epoch + 1, lr=opt.param_groups[0]['lr'], **train_epoch(model, train_dl, opt, device, cfg, step, epoch))
         model.eval()
@@ -177,7 +178,6 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
                       state=st, config=asdict(cfg))
             if improved: save_checkpoint(ck, ckpt_dir/'best.pt')
             save_checkpoint(ck, ckpt_dir/'last.pt')
-        if cfg.early_stopping and st['stale'] >= cfg.early_stopping: break
     return FitResult(pd.DataFrame(st['history']), st['best_row'], ckpt_dir/'best.pt' if ckpt_dir else None,
                      ckpt_dir/'last.pt' if ckpt_dir else None)
 
