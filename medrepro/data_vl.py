@@ -218,6 +218,10 @@ class CaptionVocab:
         self.itos = list(self.specials) + sorted((w for w, n in cnt.items() if n >= min_freq), key=lambda w: (-cnt[w], w))
         self.stoi = {w: i for i, w in enumerate(self.itos)}
         self.pad, self.bos, self.eos, self.unk = range(4)
+    @classmethod
+    def from_itos(cls, itos:list):
+        "The vocabulary with this word list (e.g. one saved with a run's checkpoints)."
+        v = cls([]); v.itos = list(itos); v.stoi = {w: i for i, w in enumerate(v.itos)}; return v
     def __len__(self): return len(self.itos)
     def encode(self, caption:str, max_len:int=20)->list[int]:
         "`<bos>` word ids `<eos>`, cut to `max_len` words."

