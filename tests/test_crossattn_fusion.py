@@ -149,3 +149,9 @@ def test_missing_checkpoint(synthetic_run, tmp_path):
     other = tmp_path/'other'
     for folder in ('coco2017_captions_mini', 'vqa_rad'): make_synthetic_vl(other/folder, n_train=4, n_val=4, seed=3)
     with pytest.raises(MedreproError, match='M4C-seed0'): evaluate(broken, other)
+
+
+def test_same_seed_same_metrics(synthetic_run, tmp_path):
+    "Two smoke runs with the same seed on CPU write identical metrics (the random DenseNet121 is seeded; no timings)."
+    again = run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_path/'runs')
+    assert _read(again, 'metrics.json') == _read(synthetic_run, 'metrics.json')
