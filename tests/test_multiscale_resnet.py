@@ -3,18 +3,20 @@ import json
 from pathlib import Path
 import pandas as pd
 import pytest
-from medrepro.cli import run_paper
+from medrepro.cli import run_paper, evaluate
 from medrepro.core import MedreproError
 
 PAPER = 'multiscale-resnet'
-ROWS = ['VGG', 'Inception', 'DenseNet', 'EfficientNet', 'ResNet', 'ResNet (single-scale)']
+MS = 'Multi-scale ResNet'
+ROWS = ['VGG', 'Inception', 'DenseNet', 'EfficientNet', 'ResNet', MS]
+TRIVIAL = 'All-negative (trivial)'
 METRICS = ['accuracy', 'recall', 'precision', 'f1', 'auroc']
 
 
 def _json(run, name): return json.loads((run/name).read_text())
 
 
-def _check_run(run:Path, synthetic:bool):
+def _check_run(run:Path, synthetic:bool, rows=ROWS):
     "What every smoke run must leave behind, with numbers that make sense."
     assert _json(run, 'status.json')['status'] == 'done'
     prov = _json(run, 'provenance.json')
@@ -22,20 +24,38 @@ def _check_run(run:Path, synthetic:bool):
     split = prov['split']
     assert split['train'] > 0 and split['valid'] > 0 and split['test'] > 0
     assert split['train'] + split['valid'] + split['test'] == prov['data']['images']
-    assert set(prov['weights']) >= set(ROWS) and all(w['source'] in ('random', 'cache', 'file', 'hub') for w in prov['weights'].values())
+    assert set(prov['weights']) >= set(rows) and all(w['source'] in ('random', 'cache', 'file', 'hub') for w in prov['weights'].values())
     t1 = pd.read_csv(run/'tables'/'table1.csv', index_col=0)
-    assert set(ROWS) <= set(t1.index)
-    assert t1.loc['ResNet', 'f1 paper'] == pytest.approx(0.86) and t1.loc['VGG', 'accuracy paper'] == pytest.approx(0.78)
+    assert set(rows) | {TRIVIAL} <= set(t1.index)
+    # the paper's 'ResNet' numbers stand beside the multi-scale model; the plain ResNet has none
+    assert t1.loc[MS, 'f1 paper'] == pytest.approx(0.86) and t1.loc['VGG', 'accuracy paper'] == pytest.approx(0.78)
+    assert pd.isna(t1.loc['ResNet', 'f1 paper']) and pd.isna(t1.loc[TRIVIAL, 'f1 paper'])
+    shown = pd.read_csv(run/'tables'/'table1.csv', index_col=0, keep_default_na=False)
+    assert not shown.astype(str).apply(lambda c: c.str.contains('nan')).any().any(), 'NaN rendered as text'
     m = _json(run, 'metrics.json')
-    for row in ROWS:
+    for row in rows:
         for k in METRICS[:4]: assert 0 <= m['table1'][row][k] <= 1, (row, k, m['table1'][row][k])
+    assert 'seconds' not in m and 'timing' in prov  # wall times live in provenance, not in metrics
+    # the trivial all-negative predictor: no recall, label-wise accuracy = 1 - mean test prevalence
+    test_pos = pd.read_csv(run/'tables'/'class_balance.csv', index_col=0).iloc[3:]['test']
+    assert m['table1'][TRIVIAL]['recall'] == 0 and m['table1'][TRIVIAL]['accuracy'] == pytest.approx(
+        1 - test_pos.sum() / (14 * prov['split']['test']), abs=1e-6)
+    side = pd.read_csv(run/'tables'/'table1_micro_auroc.csv', index_col=0)
+    assert {'f1 (micro)', 'mean AUROC'} <= set(side.columns) and any(i.startswith('CheXNet') for i in side.index)
+    for row in rows: assert 0 <= m['table1'][row]['f1_micro'] <= 1
     bal = pd.read_csv(run/'tables'/'class_balance.csv', index_col=0)
     assert bal.loc['images'].sum() == prov['data']['images']
     for fig in ('fig2_accuracy_per_epoch', 'roc_multiscale_resnet', 'gradcam_multiscale_resnet'):
         assert (run/'figures'/f'{fig}.html').exists(), fig
-    assert (run/'tables'/'ablation_scales.csv').exists() and (run/'tables'/'per_label_auroc.csv').exists()
-    assert (run/'checkpoints'/'ResNet-seed0'/'best.pt').exists()
-    return (run/'notes'/'verdict.md').read_text()
+    assert (run/'tables'/'per_label_auroc.csv').exists()
+    abl = pd.read_csv(run/'tables'/'ablation_scales.csv', index_col=0)
+    assert {'ResNet', 'ResNet (largest scale)', MS} <= set(abl.index)
+    assert (run/'checkpoints'/'Multi_scale_ResNet-seed0'/'best.pt').exists()
+    assert (run/'checkpoints'/'Multi_scale_ResNet-seed0'/'thresholds.json').exists()
+    verdict = (run/'notes'/'verdict.md').read_text()
+    assert 'Not a test of the paper' in verdict and 'reproduced within' not in verdict
+    assert "not the paper's ACC" in verdict
+    return verdict
 
 
 def test_smoke_synthetic(tmp_runs, tmp_path):
@@ -43,6 +63,7 @@ def test_smoke_synthetic(tmp_runs, tmp_path):
     run = run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', synthetic='auto', runs_dir=tmp_runs)
     verdict = _check_run(run, synthetic=True)
     assert 'NOT comparable' in verdict and 'Synthetic' in verdict
+    assert _json(run, 'provenance.json')['data']['dataset'] == 'synthetic-cxr14'
     # the generated copy has several films per patient, so the patient-wise split is not a trivial item split
     prov = _json(run, 'provenance.json')
     assert prov['data']['patients'] < prov['data']['images']
@@ -61,8 +82,9 @@ def test_smoke_real_sample(shared_data, tmp_runs):
 def test_single_label_framing(tmp_runs, tmp_path):
     "The single-label framing (15 classes, rarest finding wins) runs end to end with class-weighted cross-entropy."
     run = run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs,
-                    params=dict(framing='single-label', models=['ResNet (single-scale)', 'ResNet']))
+                    params=dict(framing='single-label', models=['ResNet', MS], ablation=[]))
     per_class = pd.read_csv(run/'tables'/'per_label_auroc.csv', index_col=0)
+    assert 'Majority class (trivial)' in pd.read_csv(run/'tables'/'table1.csv', index_col=0).index
     assert per_class.index[0] == 'No Finding' and len(per_class) == 15
     assert 'Framing `single-label`' in (run/'notes'/'verdict.md').read_text()
 
@@ -71,3 +93,58 @@ def test_bad_framing_is_named(tmp_runs, tmp_path):
     "An unknown framing fails the run with one message naming the parameter."
     with pytest.raises(MedreproError, match='framing'):
         run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs, params=dict(framing='binary'))
+
+
+def test_two_seeds_subset(tmp_runs, tmp_path):
+    "Two seeds with a subset of the rows (no VGG..., no plain ResNet): mean ± sd, and Grad-CAM of the first seed's model."
+    run = run_paper(PAPER, 'smoke', 'cpu', seeds=[0, 1], data_root=tmp_path/'nodata', runs_dir=tmp_runs,
+                    params=dict(models=['DenseNet', MS], ablation=[]))
+    assert _json(run, 'status.json')['status'] == 'done'
+    t1 = pd.read_csv(run/'tables'/'table1.csv', index_col=0)
+    cell = t1.loc[MS, 'f1 reproduced']
+    assert ' ± ' in cell and 'nan' not in cell
+    m = _json(run, 'metrics.json')
+    assert set(m['table1_sd']) >= {'DenseNet', MS}
+    assert (run/'figures'/'gradcam_multiscale_resnet.html').exists() and (run/'figures'/'roc_multiscale_resnet.html').exists()
+    for s in (0, 1): assert (run/'checkpoints'/f'Multi_scale_ResNet-seed{s}'/'best.pt').exists()
+    assert not (run/'tables'/'ablation_scales.csv').exists()  # one ResNet variant only: no ablation table
+
+
+def test_models_without_multiscale(tmp_runs, tmp_path):
+    "A subset without the multi-scale model runs to the end (no ROC / Grad-CAM); a weights_file (e.g. a medical ResNet) is used; unknown rows are named."
+    import timm, torch
+    start = tmp_path/'medical_resnet18.pth'
+    torch.save(timm.create_model('resnet18', num_classes=3).state_dict(), start)  # a foreign head: skipped, the rest loads
+    run = run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs,
+                    params=dict(models=['ResNet'], ablation=[], n_cam=0, weights_file=str(start)))
+    assert _json(run, 'status.json')['status'] == 'done'
+    w = _json(run, 'provenance.json')['weights']['ResNet']
+    assert w['source'] == 'file' and w['path'] == str(start) and w['missing_keys'] == 0
+    assert 'random weights' not in (run/'notes'/'verdict.md').read_text()
+    assert not (run/'figures'/'gradcam_multiscale_resnet.html').exists()
+    with pytest.raises(MedreproError, match='models'):
+        run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs, params=dict(models=['AlexNet']))
+
+
+@pytest.mark.real
+def test_eval_from_real_sample(shared_data, tmp_runs, tmp_path):
+    "Train a smoke run on the synthetic copy, then score its checkpoints on every film of the real sample, training nothing."
+    rows = ['ResNet', MS]
+    run = run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs, params=dict(models=rows, ablation=[]))
+    ev = evaluate(run, shared_data)
+    assert ev.parent.parent == run/'external' and _json(ev, 'status.json')['status'] == 'done'
+    prov = _json(ev, 'provenance.json')
+    assert prov['eval_from'] == str(run) and prov['data']['synthetic'] is False
+    assert prov['data']['images'] == 800 and prov['split']['test'] == 800 and prov['split']['train'] == 0
+    for r in rows:  # loaded from the training run's checkpoints, not retrained
+        w = prov['weights'][r]
+        assert w['source'] == 'checkpoint' and Path(w['path']).is_relative_to(run/'checkpoints')
+    assert not (ev/'checkpoints').exists() and not (ev/'figures'/'fig2_accuracy_per_epoch.html').exists()
+    m = _json(ev, 'metrics.json')
+    for r in rows:
+        for k in METRICS[:4]: assert 0 <= m['table1'][r][k] <= 1
+    v = (ev/'notes'/'verdict.md').read_text()
+    assert 'external evaluation' in v and 'trained on SYNTHETIC' in v and 'random weights' in v
+    (run/'checkpoints'/'ResNet-seed0'/'best.pt').unlink()
+    with pytest.raises(MedreproError, match='ResNet-seed0/best.pt'):
+        evaluate(run, shared_data, name='again')
