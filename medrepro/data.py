@@ -28,7 +28,7 @@ def read_image(path:str|Path, # image file
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
 
-# %% ../nbs/02_data.ipynb #7bd6126c
+# %% ../nbs/02_data.ipynb #5c007abb
 def readable_images(df:pd.DataFrame, # one row per image, with a column of paths
                     on_bad:str='fail', # 'fail': raise on the first broken image; 'skip': drop broken rows
                     col:str='path', # the column of image paths
