@@ -38,6 +38,7 @@ class TrainConfig:
     max_steps:int|None=None       # cap on training steps per epoch (smoke runs)
     seed:int=0                    # seed; epoch e runs with seed*1000+e
     progress:bool=True            # tqdm progress bars
+    resumable:bool=True           # checkpoints hold the optimiser too, and last.pt (resume); False: best.pt weights only
 
     def __post_init__(self):
         check_choice('optimizer', self.optimizer, ('adam', 'adamw', 'sgd'))
@@ -174,10 +175,10 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         st.update(epoch=epoch + 1, history=st['history'] + [row], stale=0 if improved else st['stale'] + 1)
         if improved: st.update(best=row[cfg.monitor], best_row=row)
         if ckpt_dir:
-            ck = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict() if sched else None,
-                      state=st, config=asdict(cfg))
+            ck = dict(model=model.state_dict(), **(dict(optimizer=opt.state_dict(), scheduler=sched.state_dict() if sched else None,
+                                                        state=st, config=asdict(cfg)) if cfg.resumable else {}))
             if improved: save_checkpoint(ck, ckpt_dir/'best.pt')
-            save_checkpoint(ck, ckpt_dir/'last.pt')
+            if cfg.resumable: save_checkpoint(ck, ckpt_dir/'last.pt')
     return FitResult(pd.DataFrame(st['history']), st['best_row'], ckpt_dir/'best.pt' if ckpt_dir else None,
                      ckpt_dir/'last.pt' if ckpt_dir else None)
 
