@@ -148,7 +148,7 @@ def verdict(comparison:pd.DataFrame, # output of `compare_with_paper`
     if deltas.empty: return head + 'No reported number was reproduced in this run.' + (f' {context}' if context else '')
     ok = deltas.abs() <= tol
     lines = [f'{(deltas < -tol).sum()} of {len(deltas)} numbers are lower and {(deltas > tol).sum()} higher than the paper; '
-             f'{ok.sum()} fall within ±{tol:g}, which at this scale is no agreement.' if not_comparable else
+             f'{ok.sum()} within ±{tol:g}, which at this scale is no agreement.' if not_comparable else
              f'{ok.sum()} of {len(deltas)} reported numbers are reproduced within ±{tol:g}; '
              f'{(deltas < -tol).sum()} are lower and {(deltas > tol).sum()} higher than the paper.']
     worst = deltas.abs().sort_values(ascending=False).head(3)
