@@ -128,7 +128,8 @@ def compare_with_paper(reproduced:pd.DataFrame, # rows = models (named as in the
         got = reproduced[m].reindex(rows) if m in reproduced else pd.Series(np.nan, index=rows)
         out[f'{m} paper'] = ref[m].reindex(rows)
         out[f'{m} reproduced'] = got.round(digits) if sd is None or m not in sd else [
-            '' if pd.isna(v) else f'{v:.{digits}f} ± {e:.{digits}f}' for v, e in zip(got, sd[m].reindex(rows))]
+            '' if pd.isna(v) else f'{v:.{digits}f}' if pd.isna(e) else f'{v:.{digits}f} ± {e:.{digits}f}'
+            for v, e in zip(got, sd[m].reindex(rows))]
         out[f'{m} Δ'] = (got - out[f'{m} paper']).round(digits)
     out.attrs['note'] = ref.attrs['note']
     return out
@@ -156,6 +157,12 @@ def verdict(comparison:pd.DataFrame, # output of `compare_with_paper`
     return head + '\n'.join(lines) + (f'\n\n{context}' if context else '')
 
 # %% ../nbs/09_report.ipynb #bfd25094
+def _weights_line(w:dict)->str:
+    "Each model's weights and where they came from (file, cache, hub, random), from a run's weights record(s)."
+    recs = {'': w} if 'source' in w else w
+    return '; '.join(f"{k + ': ' if k else ''}{r.get('name')} ({r.get('source')})" if isinstance(r, dict) else f'{k}: {r}'
+                     for k, r in recs.items())
+
 def _run_html(run_dir:Path, base:Path, what:str='')->str:
     "One run as an HTML section; its external evaluations (`medrepro evaluate`) follow it, each titled `what`."
     params, prov = _read(run_dir/'params.json'), _read(run_dir/'provenance.json')
@@ -166,7 +173,7 @@ def _run_html(run_dir:Path, base:Path, what:str='')->str:
     rel = lambda p: html.escape(os.path.relpath(p, base))
     parts = [f'<h3>{html.escape(what + run_dir.name)} <small>profile {params.get("profile")}, device {params.get("device")}, '
              f'seeds {params.get("seeds")}, status {status}</small> {flag}</h3>']
-    if prov.get('weights'): parts.append(f'<p class="meta">weights: {html.escape(json.dumps(prov["weights"]))}</p>')
+    if prov.get('weights'): parts.append(f'<p class="meta">weights: {html.escape(_weights_line(prov["weights"]))}</p>')
     for note in sorted((run_dir/'notes').glob('*.md')): parts.append(f'<div class="note">{md_lib.markdown(note.read_text())}</div>')
     for t in sorted((run_dir/'tables').glob('*.csv')):
         cap = (t.with_suffix('.md').read_text().split('\n')[0].strip('*') if t.with_suffix('.md').exists() else t.stem)
