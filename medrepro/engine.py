@@ -139,6 +139,15 @@ class FitResult:
     best:dict              # the history row of the best epoch
     best_path:Path|None    # best checkpoint (on `monitor`)
     last_path:Path|None    # last checkpoint
+    resumed_epochs:int=0   # epochs read back from `last.pt` instead of trained in this call
+
+_RESUME_FREE = ('epochs', 'early_stopping', 'progress')   # the settings a resumed run may change
+
+def _check_resume(path, saved:dict, cfg:TrainConfig):
+    "Refuse to resume from `path` when it was written with other settings than `cfg` (epochs and stopping aside)."
+    diff = [f'{k}={v!r}, now {getattr(cfg, k)!r}' for k, v in saved.items() if k not in _RESUME_FREE and getattr(cfg, k, v) != v]
+    if diff: raise ParamError(f"{path}: written with other settings ({'; '.join(diff)}); resume with the same settings "
+                              "or train in another folder")
 
 def _better(a, b, mode): return b is None or (a < b if mode == 'min' else a > b)
 
@@ -159,9 +168,10 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
     sched = make_scheduler(opt, cfg)
     st = dict(epoch=0, history=[], best=None, best_row=None, stale=0)
     if ckpt_dir and (ckpt_dir/'last.pt').exists():
-        ck = load_checkpoint(ckpt_dir/'last.pt', model)
+        ck = load_checkpoint(ckpt_dir/'last.pt'); _check_resume(ckpt_dir/'last.pt', ck['config'], cfg); model.load_state_dict(ck['model'])
         opt.load_state_dict(ck['optimizer']); sched and sched.load_state_dict(ck['scheduler']); st = ck['state']
-    for epoch in range(st['epoch'], cfg.epochs):
+    resumed = st['epoch']
+    for epoch in range(resumed, cfg.epochs):
         if cfg.early_stopping and st['stale'] >= cfg.early_stopping: break   # checked first: a resumed run stays stopped
         seed_everything(cfg.seed * 1000 + epoch)
         row = dict(epoch=epoch + 1, lr=opt.param_groups[0]['lr'], **train_epoch(model, train_dl, opt, device, cfg, step, epoch))
@@ -180,7 +190,7 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
             if improved: save_checkpoint(ck, ckpt_dir/'best.pt')
             if cfg.resumable: save_checkpoint(ck, ckpt_dir/'last.pt')
     return FitResult(pd.DataFrame(st['history']), st['best_row'], ckpt_dir/'best.pt' if ckpt_dir else None,
-                     ckpt_dir/'last.pt' if ckpt_dir else None)
+                     ckpt_dir/'last.pt' if ckpt_dir else None, resumed)
 
 # %% ../nbs/08_engine.ipynb #207ea54e
 def _logits_targets(model, batch, device):
