@@ -36,7 +36,8 @@ def _check_run(run):
     assert leak.loc['subject split', 'test_subjects_seen_in_training'] == 0
     assert set(pd.read_csv(run/'tables'/'ablation.csv', index_col=0).index) >= {'GAP only', 'no SEVector', 'no L_fs'}
     # the figures draw every Table 1 model and every variant; smoke's one variant is Base CNN at the paper's lr 5e-3
-    assert list(pd.read_csv(run/'tables'/'variants.csv', index_col=0).index) == ['Base CNN lr=0.005, 1 epochs']
+    var = pd.read_csv(run/'tables'/'variants.csv', index_col=0)
+    assert list(var.index) == ['Base CNN lr=0.005, 1 epochs'] and var.iloc[0]['accuracy_paper_table1'] == pytest.approx(0.8364)
     panels = ['ICN-T, lr 0.001, 1 ep', 'CN-T, lr 0.001, 1 ep', 'Base CNN, lr 0.001, 1 ep', 'Base CNN, lr 0.005, 1 ep']
     assert list(pd.read_csv(run/'tables'/'fig4_per_class.csv').iloc[:, 0].unique()) == panels
     eff = pd.read_csv(run/'tables'/'efficiency.csv', index_col=0)
