@@ -60,9 +60,11 @@ def _check_run(run, synthetic, cell_types, max_images=8):
 
 
 def test_smoke_synthetic_and_external_evaluation(tmp_runs, tmp_path):
-    "Smoke on synthetic data; then its checkpoints score another copy of the data without training."
+    "Smoke on synthetic data, twice with the same seed (identical metrics); then its checkpoints score another copy."
     run = run_paper(PAPER, 'smoke', synthetic='yes', runs_dir=tmp_runs, run_id='syn')
     m = _check_run(run, True, ['shsy5y', 'astro', 'cort'])
+    again = run_paper(PAPER, 'smoke', synthetic='yes', runs_dir=tmp_runs, run_id='syn-again')
+    assert (again/'metrics.json').read_text() == (run/'metrics.json').read_text()
     assert m['dataset'] == 'synthetic-sartorius' and m['eval_from'] is None
     ext = make_synthetic_sartorius(tmp_path/'ext'/'sartorius_cell_instance', n_images=4, seed=1).parent
     ev = evaluate(run, ext)
