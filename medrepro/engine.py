@@ -168,8 +168,9 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
     sched = make_scheduler(opt, cfg)
     st = dict(epoch=0, history=[], best=None, best_row=None, stale=0)
     if ckpt_dir and (ckpt_dir/'last.pt').exists():
-        ck = load_checkpoint(ckpt_dir/'last.pt'); _check_resume(ckpt_dir/'last.pt', ck['config'], cfg); model.load_state_dict(ck['model'])
-        opt.load_state_dict(ck['optimizer']); sched and sched.load_state_dict(ck['scheduler']); st = ck['state']
+        ck = load_checkpoint(ckpt_dir/'last.pt'); _check_resume(ckpt_dir/'last.pt', ck['config'], cfg)
+        model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
+        sched and sched.load_state_dict(ck['scheduler']); st = ck['state']
     resumed = st['epoch']
     for epoch in range(resumed, cfg.epochs):
         if cfg.early_stopping and st['stale'] >= cfg.early_stopping: break   # checked first: a resumed run stays stopped
