@@ -10,7 +10,8 @@ import pandas as pd
 from sklearn import metrics as skm
 
 # %% auto #0
-__all__ = ['per_class', 'classification_metrics', 'confusion', 'best_thresholds', 'multilabel_metrics', 'summarize_seeds']
+__all__ = ['per_class', 'classification_metrics', 'confusion', 'noise_bound', 'learning_check', 'best_thresholds',
+           'multilabel_metrics', 'summarize_seeds']
 
 # %% ../nbs/07_metrics.ipynb #d819f426
 def _auroc(y, p):
@@ -43,6 +44,23 @@ def confusion(y_true, y_pred, labels)->pd.DataFrame:
     "Confusion matrix with true classes as rows and predicted classes as columns."
     cm = skm.confusion_matrix(y_true, y_pred, labels=range(len(labels)))
     return pd.DataFrame(cm, index=pd.Index(labels, name='true'), columns=pd.Index(labels, name='predicted'))
+
+# %% ../nbs/07_metrics.ipynb #543365f4
+def noise_bound(acc:float, # an accuracy (or any proportion)
+                n:int,     # test items it was measured on
+               )->float:
+    "Two binomial standard errors of a proportion `acc` measured on `n` items: the single-seed noise bound."
+    return float(2 * np.sqrt(max(acc * (1 - acc), 1 / n) / n))
+
+def learning_check(y_true, # true class indices, shape (N,)
+                   y_pred, # predicted class indices, shape (N,)
+                  )->dict:
+    "Accuracy against the trivial predictor's, the margin, its noise bound, and whether the model predicts one class."
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    acc, trivial = float((y_true == y_pred).mean()), float(np.bincount(y_true).max() / len(y_true))
+    bound = noise_bound(trivial, len(y_true))
+    return dict(accuracy=acc, trivial_accuracy=trivial, margin=acc - trivial, noise_bound=bound,
+                one_class=bool(len(np.unique(y_pred)) == 1), beats_trivial=bool(acc - trivial > bound))
 
 # %% ../nbs/07_metrics.ipynb #a06c0552
 def best_thresholds(y_true, # binary targets, shape (N, L)

@@ -140,21 +140,34 @@ def verdict(comparison:pd.DataFrame, # output of `compare_with_paper`
             synthetic:bool=False, # the data were synthetic
             context:str='', # what else the reader must know (data size, resolution, weights)
             not_comparable:str='', # why this run is no test of the paper (small profile, tiny test set...); '' if it is one
+            exclude=(), # metric columns not to count (ones the notebook itself calls not comparable, or a repeated column)
+            noise:float|None=None, # single-seed noise bound of one number (e.g. two binomial standard errors), stated
+            learned:bool|None=None, # whether the main model beats the trivial predictor (None: not checked)
            )->str:
-    "Markdown verdict on `comparison`."
-    deltas = comparison[[c for c in comparison.columns if c.endswith(' Δ')]].stack().dropna()
-    head = ('**Synthetic data: these numbers are NOT comparable with the paper.** They only show that the pipeline runs '
-            'end to end and learns the synthetic structure.\n\n' if synthetic else '')
+    "Markdown verdict on `comparison`: only comparable numbers are counted, with the noise bound that applies to them."
+    cols = [c for c in comparison.columns if c.endswith(' Δ') and c[:-2] not in exclude]
+    deltas = comparison[cols].stack().dropna()
+    head = _synthetic_head(learned) if synthetic else ''
     if not_comparable: head += f'**Not a test of the paper:** {not_comparable} The differences are for orientation only.\n\n'
+    if learned is False and not synthetic: head += '**The main model does not beat the trivial predictor**: its numbers measure no skill.\n\n'
     if deltas.empty: return head + 'No reported number was reproduced in this run.' + (f' {context}' if context else '')
-    ok = deltas.abs() <= tol
+    ok, bound = deltas.abs() <= tol, f' (single-seed noise bound: ±{noise:.3g} per number)' if noise is not None else ''
     lines = [f'{(deltas < -tol).sum()} of {len(deltas)} numbers are lower and {(deltas > tol).sum()} higher than the paper; '
              f'{ok.sum()} within ±{tol:g}, which at this scale is no agreement.' if not_comparable else
-             f'{ok.sum()} of {len(deltas)} reported numbers are reproduced within ±{tol:g}; '
+             f'{ok.sum()} of {len(deltas)} reported numbers are reproduced within ±{tol:g}{bound}; '
              f'{(deltas < -tol).sum()} are lower and {(deltas > tol).sum()} higher than the paper.']
+    if exclude: lines[0] += f" Not counted: {', '.join(exclude)}."
     worst = deltas.abs().sort_values(ascending=False).head(3)
     lines += [f'- {r} / {c[:-2]}: {deltas[(r, c)]:+.3g}' for r, c in worst.index if abs(deltas[(r, c)]) > tol]
     return head + '\n'.join(lines) + (f'\n\n{context}' if context else '')
+
+def _synthetic_head(learned):
+    "The opening of a verdict on synthetic data; it claims learning only when `learned` is true."
+    what = {True: 'and that the model learns the synthetic structure (it beats the trivial predictor)',
+            False: 'but the model does NOT beat the trivial predictor: it has not learned the synthetic structure',
+            None: '(whether the model learned was not checked)'}[learned]
+    return f'**Synthetic data: these numbers are NOT comparable with the paper.** They only show that the pipeline runs end to end {what}.\n\n'
+
 
 # %% ../nbs/09_report.ipynb #bfd25094
 def _weights_line(w:dict)->str:
