@@ -57,12 +57,13 @@ def start_run(paper:str, # paper id
               params:dict, # the notebook's parameters, stored as params.json
               run_dir:str|Path|None=None, # run folder; None: runs/<paper>/interactive-<time>
              )->Run:
-    "Create (or reopen) a run folder and write its parameters and provenance."
+    "Create (or reopen) a run folder, write its parameters and provenance (with the seeds), and clear old metrics."
     check_choice('paper', paper, PAPERS); check_choice('profile', profile, PROFILES)
     run_dir = Path(run_dir or project_root()/'runs'/paper/f"interactive-{datetime.datetime.now():%Y%m%d-%H%M%S}")
     run = Run(run_dir, paper, profile)
     _merge_json(run.dir/'params.json', dict(paper=paper, profile=profile, **params))
-    _merge_json(run.dir/'provenance.json', provenance(paper=paper, profile=profile))
+    (run.dir/'metrics.json').unlink(missing_ok=True)   # metrics are recomputed by every start: no stale keys survive
+    _merge_json(run.dir/'provenance.json', provenance(paper=paper, profile=profile, seeds=params.get('seeds')))
     return run
 
 # %% ../nbs/09_report.ipynb #2e1275f4
