@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_engine.ipynb #e0635ea0
 from __future__ import annotations
-import os, time, math
+import os, time, math, hashlib
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from typing import Callable
@@ -149,6 +149,16 @@ def _check_resume(path, saved:dict, cfg:TrainConfig):
     if diff: raise ParamError(f"{path}: written with other settings ({'; '.join(diff)}); resume with the same settings "
                               "or train in another folder")
 
+def _context(model, train_dl, tag)->dict:
+    "What a resumed run must share besides `TrainConfig`: the architecture (names, shapes), the training items, `tag`."
+    arch = hashlib.sha256(repr([(k, tuple(v.shape)) for k, v in model.state_dict().items()]).encode()).hexdigest()[:16]
+    return dict(architecture=arch, train_items=len(getattr(train_dl, 'dataset', ())), **(tag or {}))
+
+def _check_context(path, saved:dict|None, now:dict):
+    "Refuse to resume from `path` when its model, training data or `tag` differ (checkpoints from before this check pass)."
+    diff = [f'{k}={saved.get(k)!r}, now {now.get(k)!r}' for k in {**(saved or {}), **now} if saved is not None and saved.get(k) != now.get(k)]
+    if diff: raise ParamError(f"{path}: written for another model or data ({'; '.join(diff)}); train in another folder")
+
 def _better(a, b, mode): return b is None or (a < b if mode == 'min' else a > b)
 
 # %% ../nbs/08_engine.ipynb #0d4a0346
@@ -161,14 +171,16 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         step:Callable=classification_step, # batch -> loss or (loss, logs)
         evaluate:Callable=evaluate_classifier, # (model, loader, device) -> dict of numbers
         ckpt_dir:str|Path|None=None, # where best.pt / last.pt go; resumes from last.pt
+        tag:dict|None=None, # what else a resume must match, e.g. model settings and the data fingerprint
        )->FitResult:
     "Train `model`, keeping the best checkpoint on `cfg.monitor`; resume from `ckpt_dir/last.pt` when present."
     device = torch.device(device); model.to(device)
     opt, ckpt_dir = make_optimizer(model, cfg), Path(ckpt_dir) if ckpt_dir else None
     sched = make_scheduler(opt, cfg)
-    st = dict(epoch=0, history=[], best=None, best_row=None, stale=0)
+    st, context = dict(epoch=0, history=[], best=None, best_row=None, stale=0), _context(model, train_dl, tag)
     if ckpt_dir and (ckpt_dir/'last.pt').exists():
         ck = load_checkpoint(ckpt_dir/'last.pt'); _check_resume(ckpt_dir/'last.pt', ck['config'], cfg)
+        _check_context(ckpt_dir/'last.pt', ck.get('context'), context)
         model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
         sched and sched.load_state_dict(ck['scheduler']); st = ck['state']
     resumed = st['epoch']
@@ -187,7 +199,7 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         if improved: st.update(best=row[cfg.monitor], best_row=row)
         if ckpt_dir:
             ck = dict(model=model.state_dict(), **(dict(optimizer=opt.state_dict(), scheduler=sched.state_dict() if sched else None,
-                                                        state=st, config=asdict(cfg)) if cfg.resumable else {}))
+                                                        state=st, config=asdict(cfg), context=context) if cfg.resumable else {}))
             if improved: save_checkpoint(ck, ckpt_dir/'best.pt')
             if cfg.resumable: save_checkpoint(ck, ckpt_dir/'last.pt')
     return FitResult(pd.DataFrame(st['history']), st['best_row'], ckpt_dir/'best.pt' if ckpt_dir else None,
