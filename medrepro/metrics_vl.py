@@ -4,14 +4,24 @@
 
 # %% ../nbs/07b_metrics_vl.ipynb #3021cccb
 from __future__ import annotations
-import contextlib, io
+import contextlib, io, shutil
 import numpy as np
 import pandas as pd
 import torch
-from .core import ParamError
+from .core import ParamError, MedreproError
 
 # %% auto #0
-__all__ = ['caption_table', 'caption_scores', 'recall_at_k', 'vqa_accuracy', 'vqa_soft_accuracy']
+__all__ = ['JAVA_HINT', 'require_java', 'caption_table', 'caption_scores', 'recall_at_k', 'vqa_accuracy', 'vqa_soft_accuracy']
+
+# %% ../nbs/07b_metrics_vl.ipynb #1bc1e637
+JAVA_HINT = ('install a Java runtime: `sudo apt-get install default-jre-headless` (Debian/Ubuntu) '
+             'or `conda install -c conda-forge openjdk` (conda)')
+
+def require_java()->str:
+    "The path of `java`; a one-line `MedreproError` saying how to install it when it is not on PATH."
+    java = shutil.which('java')
+    if java is None: raise MedreproError(f"java not found on PATH: the caption metrics (pycocoevalcap's PTB tokenizer and METEOR) run on it; {JAVA_HINT}")
+    return java
 
 # %% ../nbs/07b_metrics_vl.ipynb #67db4cac
 def caption_table(refs:dict, # image id -> list of reference captions
@@ -20,6 +30,7 @@ def caption_table(refs:dict, # image id -> list of reference captions
                   percent:bool=True, # ×100, the scale papers print
                  )->pd.DataFrame:
     "BLEU-1..4, METEOR, ROUGE-L, CIDEr per system (rows), with one PTB tokenizer run and one METEOR process for all."
+    require_java()
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.rouge.rouge import Rouge
