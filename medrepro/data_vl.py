@@ -252,12 +252,13 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def load_images(files, # image paths (duplicates allowed)
                 size:int=224, # output side
+                mean=IMAGENET_MEAN, std=IMAGENET_STD, # per-channel statistics the encoder's weights expect
                )->tuple[torch.Tensor, np.ndarray]:
     "Distinct images as a normalised float tensor (N, 3, size, size), and each input's row in it."
     uniq, inv = np.unique(np.asarray([str(f) for f in files]), return_inverse=True)
     arr = np.stack([np.asarray(read_image(f, 'RGB').resize((size, size), Image.BILINEAR)) for f in uniq])
     x = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255
-    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean, std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
     return (x - mean) / std, inv
 
 # %% ../nbs/02d_data_vl.ipynb #cf6429ad
