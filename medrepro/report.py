@@ -4,18 +4,18 @@
 
 # %% ../nbs/09_report.ipynb #c42f618d
 from __future__ import annotations
-import os, json, math, html, shutil, datetime, warnings
+import os, re, json, math, html, shutil, datetime, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import markdown as md_lib
-from .core import PAPERS, PROFILES, check_choice, provenance, project_root
+from .core import PAPERS, PROFILES, ParamError, check_choice, provenance, project_root
 from .registry import paper_table
 from .data import fingerprint
 
 # %% auto #0
-__all__ = ['has_png_export', 'Run', 'start_run', 'save_table', 'save_figure', 'save_note', 'record_data', 'mean_sd',
-           'compare_with_paper', 'verdict', 'render_report']
+__all__ = ['SUMMARY_COLUMNS', 'has_png_export', 'Run', 'start_run', 'save_table', 'save_figure', 'save_note', 'record_data',
+           'mean_sd', 'compare_with_paper', 'verdict', 'summary_table', 'paper_vs_reproduced', 'render_report']
 
 # %% ../nbs/09_report.ipynb #f78bf5c2
 def _jsonable(x):
@@ -170,6 +170,102 @@ def _synthetic_head(learned):
     return f'**Synthetic data: these numbers are NOT comparable with the paper.** They only show that the pipeline runs end to end {what}.\n\n'
 
 
+# %% ../nbs/09_report.ipynb #72dcc926
+def _run_dirs(runs_dir:Path, paper:str)->list:
+    "The run folders of `paper` under `runs_dir` (those with a params.json), newest first."
+    return sorted((d for d in (runs_dir/paper).glob('*') if (d/'params.json').exists()), key=lambda d: d.stat().st_mtime, reverse=True)
+
+def _headline(run_dir:Path)->str:
+    "The verdict in one line: its count sentence (else its first sentence), marked when the run is no test of the paper."
+    f = next((p for p in (run_dir/'notes'/'verdict.md', run_dir/'verdict.md') if p.exists()), None)
+    text = f.read_text() if f else ''
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.lstrip().startswith(('#', '**', '- '))]
+    head = next((l for l in lines if re.match(r'\d+ of \d+ |No reported number', l)), lines[0] if lines else '')
+    return ('not a test of the paper: ' if '**Not a test of the paper' in text else '') + head
+
+def _weights_sources(w:dict)->str:
+    "Where a run's weights came from ('random', 'file', 'hub, random', ...), from its weights record(s)."
+    recs = {'': w} if 'source' in w else w
+    return ', '.join(dict.fromkeys(str(r.get('source')) for r in recs.values() if isinstance(r, dict)))
+
+# %% ../nbs/09_report.ipynb #d9afc058
+def _run_row(run_dir:Path)->dict:
+    "The summary row of one run folder."
+    params, prov, st = _read(run_dir/'params.json'), _read(run_dir/'provenance.json'), _read(run_dir/'status.json')
+    dev = prov.get('device')
+    return dict(paper=params.get('paper', run_dir.parent.name), profile=params.get('profile'),
+                device=dev.get('resolved') if isinstance(dev, dict) else dev or params.get('device'), status=st.get('status', 'unknown'),
+                data={True: 'synthetic', False: 'real'}.get(prov.get('synthetic'), '?'), weights=_weights_sources(prov.get('weights') or {}),
+                verdict=_headline(run_dir) or st.get('error', ''), run=run_dir.name, dir=run_dir, batch='')
+
+def _batch_rows(runs_dir:Path)->list:
+    "The rows of every `batch-*.json` in `runs_dir`, each with its file's name and run folder (None when unknown)."
+    rows = []
+    for f in sorted(runs_dir.glob('batch-*.json')):
+        try: found = json.loads(f.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e: warnings.warn(f'{f}: unreadable batch file ({e}), skipped'); continue
+        for r in found:
+            m = re.search(r'kept in (\S+)$', r.get('error', ''))
+            rows.append(dict(r, batch=f.name, run_dir=r.get('run_dir') or (m[1] if m else None)))
+    return rows
+
+def _batch_only(b:dict)->dict:
+    "The summary row of a batch row whose run folder is not there."
+    return dict(paper=b.get('paper'), profile=b.get('profile'), device=b.get('device'), status=b.get('status'), data='?',
+                weights='?', verdict=b.get('error', ''), run='', dir=None, batch=b['batch'])
+
+# %% ../nbs/09_report.ipynb #6c63daae
+SUMMARY_COLUMNS = ['paper', 'profile', 'device', 'status', 'data', 'weights', 'verdict', 'run', 'batch']
+
+def summary_table(runs_dir:str|Path='runs', # folder of run folders <paper>/<run-id>/ and batch-*.json
+                 )->pd.DataFrame:
+    "One row per run folder (newest first within a paper) and per batch row without a folder; `dir` is the run folder."
+    runs_dir = Path(runs_dir).resolve()
+    rows = {d.resolve(): _run_row(d) for p in PAPERS for d in _run_dirs(runs_dir, p)}
+    for i, b in enumerate(_batch_rows(runs_dir)):
+        d = Path(b['run_dir']).resolve() if b['run_dir'] else None
+        if d in rows: rows[d]['batch'] = b['batch']
+        else: rows[i] = _batch_only(b)
+    df = pd.DataFrame(list(rows.values()), columns=[*SUMMARY_COLUMNS, 'dir'])
+    return df.iloc[sorted(range(len(df)), key=lambda i: PAPERS.index(df.paper[i]) if df.paper[i] in PAPERS else len(PAPERS))].reset_index(drop=True)
+
+# %% ../nbs/09_report.ipynb #6a1bfdf8
+def _anchor(run_dir:Path)->str: return 'run-' + re.sub(r'[^A-Za-z0-9_-]', '-', f'{run_dir.parent.name}-{run_dir.name}')
+
+def _run_link(r:dict, shown:set, base:Path)->str:
+    "The run cell: a link to its section when shown in full, else to its executed notebook (or folder)."
+    if r['dir'] is None: return ''
+    if r['dir'] in shown: return f'<a href="#{_anchor(r["dir"])}">{html.escape(r["run"])}</a>'
+    target = next(r['dir'].glob('*.ipynb'), r['dir'])
+    return f'<a href="{html.escape(os.path.relpath(target, base))}">{html.escape(r["run"])}</a>'
+
+def _summary_html(df:pd.DataFrame, shown:set, base:Path)->str:
+    "The summary table as HTML (class `summary`), with links and coloured status and data cells."
+    cell = lambda r, c: (_run_link(r, shown, base) if c == 'run' else
+                         f'<span class="st-{html.escape(str(r[c]))}">{html.escape(str(r[c]))}</span>' if c in ('status', 'data') else html.escape(str(r[c] or '')))
+    rows = ''.join('<tr>' + ''.join(f'<td>{cell(r, c)}</td>' for c in SUMMARY_COLUMNS) + '</tr>\n' for r in df.to_dict('records'))
+    return ('<table class="summary"><tr>' + ''.join(f'<th>{c}</th>' for c in SUMMARY_COLUMNS) + '</tr>\n' + rows + '</table>'
+            if len(df) else '<p>No run yet.</p>')
+
+# %% ../nbs/09_report.ipynb #316aa9c6
+def _mean_sd(v)->tuple:
+    "A reproduced cell as (mean, sd): '0.830 ± 0.010' -> (0.83, 0.01); 0.83 -> (0.83, 0.0); '' -> (nan, 0.0)."
+    parts = [float(x) for x in str(v).split('±')] if str(v).strip() not in ('', 'nan') else [float('nan')]
+    return parts[0], parts[1] if len(parts) > 1 else 0.
+
+def paper_vs_reproduced(t:pd.DataFrame, # a `compare_with_paper` table (as read back from its CSV)
+                        title:str='', # the chart's title
+                       ):
+    "A plotly bar chart: per model and metric the paper's number beside the reproduced one, ± sd over seeds; None if no pair."
+    import plotly.graph_objects as go
+    pairs = [(f'{m} / {r}', t.at[r, f'{m} paper'], *_mean_sd(t.at[r, f'{m} reproduced']))
+             for m in (c[:-6] for c in t.columns if c.endswith(' paper') and f'{c[:-6]} reproduced' in t) for r in t.index]
+    pairs = [p for p in pairs if pd.notna(p[1]) or pd.notna(p[2])]
+    if not pairs: return None
+    x, paper, mean, sd = map(list, zip(*pairs))
+    fig = go.Figure([go.Bar(name='paper', x=x, y=paper), go.Bar(name='reproduced', x=x, y=mean, error_y=dict(type='data', array=sd))])
+    return fig.update_layout(barmode='group', title=title, height=380, margin=dict(l=40, r=10, t=40, b=110))
+
 # %% ../nbs/09_report.ipynb #bfd25094
 def _weights_line(w:dict)->str:
     "Each model's weights and where they came from (file, cache, hub, random), from a run's weights record(s)."
@@ -188,10 +284,12 @@ def _run_html(run_dir:Path, base:Path, what:str='')->str:
     parts = [f'<h3>{html.escape(what + run_dir.name)} <small>profile {params.get("profile")}, device {params.get("device")}, '
              f'seeds {params.get("seeds")}, status {status}</small> {flag}</h3>']
     if prov.get('weights'): parts.append(f'<p class="meta">weights: {html.escape(_weights_line(prov["weights"]))}</p>')
-    for note in sorted((run_dir/'notes').glob('*.md')): parts.append(f'<div class="note">{md_lib.markdown(note.read_text())}</div>')
+    for note in sorted([*(run_dir/'notes').glob('*.md'), *run_dir.glob('verdict.md')]): parts.append(f'<div class="note">{md_lib.markdown(note.read_text())}</div>')
     for t in sorted((run_dir/'tables').glob('*.csv')):
         cap = (t.with_suffix('.md').read_text().split('\n')[0].strip('*') if t.with_suffix('.md').exists() else t.stem)
-        parts.append(f'<h4>{html.escape(cap or t.stem)}</h4>' + pd.read_csv(t, index_col=0).to_html(na_rep='', float_format=lambda x: f'{x:.4g}'))
+        df = pd.read_csv(t, index_col=0); fig = paper_vs_reproduced(df, cap or t.stem)
+        parts.append(f'<h4>{html.escape(cap or t.stem)}</h4>' + df.to_html(na_rep='', float_format=lambda x: f'{x:.4g}'))
+        if fig is not None: parts.append(f'<div class="chart">{fig.to_html(full_html=False, include_plotlyjs=False)}</div>')
     for f in sorted((run_dir/'figures').glob('*.html')):
         parts.append(f'<h4>{html.escape(f.stem)}</h4><iframe src="{rel(f)}" loading="lazy"></iframe>')
     for f in sorted((run_dir/'figures').glob('*.png')):
@@ -200,25 +298,33 @@ def _run_html(run_dir:Path, base:Path, what:str='')->str:
     if nb: parts.append(f'<p><a href="{rel(nb)}">executed notebook</a></p>')
     ext = [_run_html(e, base, f'external validation of {run_dir.name} on ') for e in sorted((run_dir/'external').glob('*/*'))
            if (e/'params.json').exists()]
-    return '<section>' + '\n'.join(parts) + '</section>' + '\n'.join(ext)
+    return f'<section id="{_anchor(run_dir)}">' + '\n'.join(parts) + '</section>' + '\n'.join(ext)
 
 # %% ../nbs/09_report.ipynb #045fd4d8
 _CSS = ('body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;'
         'font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}iframe{width:100%;height:480px;'
         'border:1px solid #eee}img{max-width:100%}.syn{color:#fff;background:#c00;padding:2px 6px}.real{color:#fff;'
-        'background:#070;padding:2px 6px}.note{background:#f6f6f0;padding:.3em 1em;border-left:4px solid #996}.meta{color:#555}')
+        'background:#070;padding:2px 6px}.note{background:#f6f6f0;padding:.3em 1em;border-left:4px solid #996}.meta{color:#555}'
+        '.summary td{text-align:left}.st-done,.st-real{color:#070}.st-failed,.st-synthetic{color:#c00}.st-interrupted,.st-running{color:#b60}')
 
-def render_report(runs_dir:str|Path='runs', # folder of run folders: runs/<paper>/<run-id>/
+def _paper_html(runs_dir:Path, paper:str, latest:int, base:Path)->str:
+    "A paper's section: its `latest` newest runs in full, and how many older ones only the summary lists."
+    runs = _run_dirs(runs_dir, paper); more = len(runs) - latest
+    body = '\n'.join(_run_html(r, base) for r in runs[:latest]) if runs else '<p>No run yet.</p>'
+    return f'<h2 id="{paper}">{paper}</h2>' + body + (f'<p class="meta">{more} older run(s): see the summary.</p>' if more > 0 else '')
+
+def render_report(runs_dir:str|Path='runs', # folder of run folders <paper>/<run-id>/ (and batch-*.json); results/ works too
                   out:str|Path='reports/index.html', # the page to write
-                  latest:int=3, # newest runs shown per paper
+                  latest:int=3, # newest runs shown in full per paper (the summary lists them all)
                  )->Path:
-    "Render the runs under `runs_dir` into one HTML page."
-    runs_dir, out = Path(runs_dir).resolve(), Path(out).resolve()
+    "Render the runs under `runs_dir` into one HTML page: the summary grid, then per paper its newest runs."
+    if not isinstance(latest, int) or latest < 1: raise ParamError(f"latest={latest!r} should be an integer of at least 1")
+    runs_dir, out = Path(runs_dir).resolve(), Path(out).resolve(); out.parent.mkdir(parents=True, exist_ok=True)
+    shown = {d for p in PAPERS for d in _run_dirs(runs_dir, p)[:latest]}
     body = ['<h1>medrepro: reproduced results</h1><p>Each table shows the paper\'s reported numbers beside the reproduced '
-            'ones. Runs on synthetic data are flagged: their numbers only show that the pipeline works.</p>']
-    for paper in PAPERS:
-        runs = sorted((d for d in (runs_dir/paper).glob('*') if (d/'params.json').exists()), key=lambda d: d.stat().st_mtime, reverse=True)
-        body.append(f'<h2>{paper}</h2>' + ('\n'.join(_run_html(r, out.parent) for r in runs[:latest]) if runs else '<p>No run yet.</p>'))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f'<!doctype html><meta charset="utf-8"><title>medrepro report</title><style>{_CSS}</style>' + '\n'.join(body))
+            'ones. Runs on synthetic data are flagged: their numbers only show that the pipeline works.</p><h2>Summary</h2>',
+            _summary_html(summary_table(runs_dir), shown, out.parent), *(_paper_html(runs_dir, p, latest, out.parent) for p in PAPERS)]
+    (out.parent/'plotly.min.js').write_text(__import__('plotly.offline', fromlist=['x']).get_plotlyjs())
+    out.write_text(f'<!doctype html><meta charset="utf-8"><title>medrepro report</title><style>{_CSS}</style>'
+                   '<script src="plotly.min.js"></script>' + '\n'.join(body))
     return out
