@@ -263,12 +263,19 @@ def _common(p:argparse.ArgumentParser):
     p.add_argument('-q', '--quiet', action='store_true', help='no progress on stderr')
 
 # %% ../nbs/10_cli.ipynb #97bf1a7f
+class _Parser(argparse.ArgumentParser):
+    "argparse, with a bad choice worded as the library words it: `profile='huge' is not one of smoke, quick, paper`."
+    def error(self, message:str):
+        m = re.match(r"argument ([-\w]+|[A-Z]+)(?:/[-\w]+)?: invalid choice: '(.*?)' \(choose from (.*)\)", message)
+        if m: message = f"{m[1].lstrip('-').replace('-', '_').lower()}={m[2]!r} is not one of {m[3].replace(chr(39), '')}"
+        super().error(message)
+
 def _sub(sub, name:str, help:str)->argparse.ArgumentParser:
     "A subcommand parser sharing the epilog."
     return sub.add_parser(name, help=help, description=help, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 def _parser()->argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog='medrepro', description=__doc__ or 'medrepro: reproduce four medical-imaging papers',
+    ap = _Parser(prog='medrepro', description=__doc__ or 'medrepro: reproduce four medical-imaging papers',
                                  epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--version', action='version', version=f'medrepro {__version__}')
     sub = ap.add_subparsers(dest='cmd', required=True, metavar='COMMAND')

@@ -45,12 +45,12 @@ def one_line_error(stderr, *names):
 # ---------------------------------------------------------------- usage errors: exit 2, nothing made
 
 @pytest.mark.parametrize('args, names', [
-    (['run', 'gpt'], ["invalid choice: 'gpt'"]),
-    (['run', 'iconvnext', '--profile', 'huge'], ["invalid choice: 'huge'"]),
-    (['run', 'iconvnext', '--device', 'tpu'], ["invalid choice: 'tpu'"]),
-    (['run', 'iconvnext', '--synthetic', 'maybe'], ["invalid choice: 'maybe'"]),
-    (['batch', '--profiles', 'fast'], ["invalid choice: 'fast'"]),
-    (['nosuch'], ["invalid choice: 'nosuch'"]),
+    (['run', 'gpt'], ["paper='gpt' is not one of", 'iconvnext']),
+    (['run', 'iconvnext', '--profile', 'huge'], ["profile='huge' is not one of smoke, quick, paper"]),
+    (['run', 'iconvnext', '--device', 'tpu'], ["device='tpu'"]),
+    (['run', 'iconvnext', '--synthetic', 'maybe'], ["synthetic='maybe'"]),
+    (['batch', '--profiles', 'fast'], ["profiles='fast'"]),
+    (['nosuch'], ["command='nosuch'", 'params']),
     (['run', 'iconvnext', '-p', 'epochs'], ["'epochs' is not KEY=VALUE"]),
     (['run', 'iconvnext', '-p', 'nosuch=1'], ["'nosuch'", 'iconvnext.ipynb']),
     (['report', '--runs-dir', 'no/such/folder'], ['no/such/folder']),
