@@ -4,14 +4,15 @@
 
 # %% ../nbs/07b_metrics_vl.ipynb #3021cccb
 from __future__ import annotations
-import contextlib, io, shutil
+import contextlib, io, re, shutil
 import numpy as np
 import pandas as pd
 import torch
 from .core import ParamError, MedreproError
 
 # %% auto #0
-__all__ = ['JAVA_HINT', 'require_java', 'caption_table', 'caption_scores', 'recall_at_k', 'vqa_accuracy', 'vqa_soft_accuracy']
+__all__ = ['JAVA_HINT', 'require_java', 'caption_table', 'caption_scores', 'recall_at_k', 'vqa_punctuation', 'vqa_normalize',
+           'vqa_accuracy', 'vqa_soft_accuracy']
 
 # %% ../nbs/07b_metrics_vl.ipynb #1bc1e637
 JAVA_HINT = ('install a Java runtime: `sudo apt-get install default-jre-headless` (Debian/Ubuntu) '
@@ -83,6 +84,27 @@ def recall_at_k(scores, # similarity, shape (n_images, n_texts); higher = more a
     out.update({f't2i_R@{k}': float((t2i_rank < k).float().mean()) * f for k in ks})
     return dict(out, n_images=n_img, n_texts=n_txt)
 
+# %% ../nbs/07b_metrics_vl.ipynb #454d33d7
+_PUNCT = ";:/'[]\"()=+\\_><@`,?"
+_NUMBERS = dict(none='0', zero='0', one='1', two='2', three='3', four='4', five='5', six='6', seven='7', eight='8', nine='9', ten='10')
+_CONTRACTIONS = {w.replace("'", ''): w for w in (
+    "ain't aren't can't could've couldn't didn't doesn't don't hadn't hasn't haven't he'd he'll he's how'd how'll how's "
+    "i'd i'll i'm i've isn't it'd it'll let's ma'am mightn't might've mustn't must've needn't o'clock shan't she'd "
+    "she'll should've shouldn't that's there'd there're there's they'd they'll they're they've wasn't we'd we've "
+    "weren't what'll what're what's what've when's where'd where's where've who'd who'll who's who've why'll why're "
+    "why's won't would've wouldn't y'all you'd you'll you're you've").split()}
+
+def vqa_punctuation(a:str)->str:
+    "The VQA evaluation's punctuation step: strip or space out punctuation, drop periods not followed by a digit."
+    glued = re.search(r'\d,\d', a) is not None
+    for p in _PUNCT: a = a.replace(p, '' if (p + ' ' in a or ' ' + p in a or glued) else ' ')
+    return re.sub(r'\.(?!\d)', '', a)
+
+def vqa_normalize(a:str)->str:
+    "The VQA evaluation's normalisation of a predicted answer: punctuation, number words, articles, contractions."
+    words = [_NUMBERS.get(w, w) for w in vqa_punctuation(' '.join(str(a).split())).lower().split()]
+    return ' '.join(_CONTRACTIONS.get(w, w) for w in words if w not in ('a', 'an', 'the'))
+
 # %% ../nbs/07b_metrics_vl.ipynb #725da7a1
 def _norm(a): return ' '.join(str(a).lower().split())
 
@@ -101,7 +123,10 @@ def vqa_accuracy(pred, # predicted answers
 def vqa_soft_accuracy(pred, # predicted answers
                       answers, # the ten human answers per question
                      )->float:
-    "Official VQA v2 accuracy (×100), averaged over questions."
-    acc = [np.mean([min(1, sum(_norm(a) == _norm(p) for j, a in enumerate(ans) if j != i) / 3) for i in range(len(ans))])
-           for p, ans in zip(pred, answers)]
-    return float(np.mean(acc)) * 100
+    "VQA v2 accuracy (×100) as the official evaluation computes it (`vqa_normalize`), averaged over questions."
+    return float(np.mean([_soft(vqa_normalize(p), ans) for p, ans in zip(pred, answers)])) * 100
+
+def _soft(p, ans):
+    "min(#other humans who gave `p` / 3, 1), averaged over the ten leave-one-out subsets."
+    ans = [vqa_punctuation(a) for a in ans] if len(set(ans)) > 1 else list(ans)
+    return np.mean([min(1, sum(a == p for j, a in enumerate(ans) if j != i) / 3) for i in range(len(ans))])
