@@ -36,6 +36,20 @@ def parse_value(s:str):
     except (ValueError, SyntaxError): return s
 
 # %% ../nbs/10_cli.ipynb #014e9a3f
+class _Opaque:
+    "A value the PROFILES cell takes from elsewhere (an import): shown by its name, its type unknown."
+    def __init__(self, name:str): self.name = name
+    def __repr__(self): return self.name
+    def __call__(self, *args, **kwargs): return self
+    def __getitem__(self, k): return self
+    def __getattr__(self, k):
+        if k.startswith('__'): raise AttributeError(k)
+        return _Opaque(f'{self.name}.{k}')
+
+class _Names(dict):
+    "The namespace the PROFILES cell is evaluated in: an unknown name is `_Opaque`."
+    def __missing__(self, k): return _Opaque(k)
+
 def _profiles_source(nb:Path)->str:
     "Source of the first code cell of `nb` that assigns `PROFILES` ('' if none)."
     cells = nbformat.read(str(nb), as_version=4).cells
@@ -46,10 +60,10 @@ def notebook_profiles(nb:Path, # a paper notebook
     "The notebook's `PROFILES` dict (profile -> settings), read without a kernel; `{}` when it has none."
     try: body = ast.parse(_profiles_source(nb)).body
     except SyntaxError: return {}
-    ns = {'__builtins__': {'dict': dict, 'list': list, 'tuple': tuple}}
+    ns = _Names(dict=dict, list=list, tuple=tuple)
     for st in body:
         if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)): continue
-        try: ns[st.targets[0].id] = eval(compile(ast.Expression(st.value), str(nb), 'eval'), ns)
+        try: ns[st.targets[0].id] = eval(compile(ast.Expression(st.value), str(nb), 'eval'), {'__builtins__': {}}, ns)
         except Exception: continue
         if st.targets[0].id == 'PROFILES': return ns['PROFILES']
     return {}
@@ -60,7 +74,7 @@ def _references(declared:dict, profiles:dict, k:str, profile:str|None)->list:
     default = parse_value(declared[k]['default'])
     if default is not None: return [('its default', default)]
     order = [profile, *(p for p in profiles if p != profile)] if profile in profiles else list(profiles)
-    return [(f'profile {p!r}', profiles[p][k]) for p in order if profiles[p].get(k) is not None]
+    return [(f'profile {p!r}', profiles[p][k]) for p in order if not isinstance(profiles[p].get(k), (type(None), _Opaque))]
 
 def check_params(nb:Path, # the paper notebook
                  params:dict, # name -> value

@@ -147,9 +147,9 @@ def test_list_shows_real_synthetic_missing(tmp_path, monkeypatch, capsys):
     (tmp_path/'cache'/'synthetic'/'alzheimer-mri-4class'/'.complete').touch()
     assert cli.main(['list', '--data-root', str(tmp_path/'data')]) == 0
     out = capsys.readouterr().out
-    rows = {l.split()[4]: l.split() for l in out.splitlines()[2:]}   # paper, 'smoke,', 'quick,', 'paper', dataset, data, folder
-    assert rows['vqa-rad'][:4] == ['crossattn-fusion', 'smoke,', 'quick,', 'paper'] and rows['vqa-rad'][5] == 'real'
-    assert rows['alzheimer-mri-4class'][5] == 'synthetic' and rows['sartorius-cell-instance'][5] == 'missing'
+    rows = {t[-3]: (t[0], ' '.join(t[1:-3]), t[-2]) for t in (l.split() for l in out.splitlines()[2:])}  # dataset: paper, profiles, data
+    assert rows['vqa-rad'] == ('crossattn-fusion', 'smoke, quick, paper', 'real')
+    assert rows['alzheimer-mri-4class'][2] == 'synthetic' and rows['sartorius-cell-instance'][2] == 'missing'
     assert set(rows) == {n for n, d in DATASETS.items() if not d.get('synthetic')}
     assert not (tmp_path/'cache'/'synthetic'/'sartorius-cell-instance').exists()   # nothing generated
 
