@@ -159,6 +159,12 @@ def _check_context(path, saved:dict|None, now:dict):
     diff = [f'{k}={saved.get(k)!r}, now {now.get(k)!r}' for k in {**(saved or {}), **now} if saved is not None and saved.get(k) != now.get(k)]
     if diff: raise ParamError(f"{path}: written for another model or data ({'; '.join(diff)}); train in another folder")
 
+def _restore(model, ckpt_dir, kept):
+    "Load the best epoch's weights back into `model`: from `ckpt_dir/best.pt` (every epoch, resumed ones too), else `kept`."
+    best = ckpt_dir/'best.pt' if ckpt_dir else None
+    state = load_checkpoint(best)['model'] if best and best.exists() else kept
+    if state is not None: model.load_state_dict(state)
+
 def _better(a, b, mode): return b is None or (a < b if mode == 'min' else a > b)
 
 # %% ../nbs/08_engine.ipynb #0d4a0346
@@ -172,12 +178,13 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         evaluate:Callable=evaluate_classifier, # (model, loader, device) -> dict of numbers
         ckpt_dir:str|Path|None=None, # where best.pt / last.pt go; resumes from last.pt
         tag:dict|None=None, # what else a resume must match, e.g. model settings and the data fingerprint
+        restore_best:bool=False, # leave the best epoch's weights in `model` (from best.pt, else from a copy in memory)
        )->FitResult:
     "Train `model`, keeping the best checkpoint on `cfg.monitor`; resume from `ckpt_dir/last.pt` when present."
     device = torch.device(device); model.to(device)
     opt, ckpt_dir = make_optimizer(model, cfg), Path(ckpt_dir) if ckpt_dir else None
     sched = make_scheduler(opt, cfg)
-    st, context = dict(epoch=0, history=[], best=None, best_row=None, stale=0), _context(model, train_dl, tag)
+    st, context, kept = dict(epoch=0, history=[], best=None, best_row=None, stale=0), _context(model, train_dl, tag), None
     if ckpt_dir and (ckpt_dir/'last.pt').exists():
         ck = load_checkpoint(ckpt_dir/'last.pt'); _check_resume(ckpt_dir/'last.pt', ck['config'], cfg)
         _check_context(ckpt_dir/'last.pt', ck.get('context'), context)
@@ -197,11 +204,13 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         improved = _better(row[cfg.monitor], st['best'], cfg.mode)
         st.update(epoch=epoch + 1, history=st['history'] + [row], stale=0 if improved else st['stale'] + 1)
         if improved: st.update(best=row[cfg.monitor], best_row=row)
+        if improved and restore_best and not ckpt_dir: kept = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if ckpt_dir:
             ck = dict(model=model.state_dict(), **(dict(optimizer=opt.state_dict(), scheduler=sched.state_dict() if sched else None,
                                                         state=st, config=asdict(cfg), context=context) if cfg.resumable else {}))
             if improved: save_checkpoint(ck, ckpt_dir/'best.pt')
             if cfg.resumable: save_checkpoint(ck, ckpt_dir/'last.pt')
+    if restore_best: _restore(model, ckpt_dir, kept)
     return FitResult(pd.DataFrame(st['history']), st['best_row'], ckpt_dir/'best.pt' if ckpt_dir else None,
                      ckpt_dir/'last.pt' if ckpt_dir else None, resumed)
 
