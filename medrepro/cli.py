@@ -204,9 +204,11 @@ def batch(papers=None, # paper ids (None: every paper whose notebook exists)
                 t0 = time.time()
                 try: row = dict(status='done', run_dir=str(run_paper(paper, profile, device, seeds, runs_dir=runs_dir, **kwargs)))
                 except MedreproError as e: row = dict(status='failed', error=str(e))
+                except KeyboardInterrupt: row = dict(status='interrupted', error='KeyboardInterrupt')
                 rows.append(dict(paper=paper, device=device, profile=profile, seconds=round(time.time() - t0, 1), **row))
                 print(f"[batch] {paper} {device} {profile}: {row['status']} ({rows[-1]['seconds']} s)", file=sys.stderr)
                 out.write_text(json.dumps(rows, indent=2))   # after every run: a killed batch keeps its rows
+                if row['status'] == 'interrupted': raise KeyboardInterrupt   # Ctrl-C stops the batch, its row written
     return rows
 
 # %% ../nbs/10_cli.ipynb #6d4b87a5

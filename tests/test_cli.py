@@ -137,6 +137,19 @@ def test_ctrl_c_exits_130_and_says_interrupted(tmp_path):
     assert json.loads((tmp_path/'runs'/'iconvnext'/'i'/'status.json').read_text())['status'] == 'interrupted'
 
 
+def test_ctrl_c_stops_a_batch_and_keeps_its_rows(tmp_path, monkeypatch):
+    "Ctrl-C during the second run of a batch: exit 130, the batch file has the done row and the interrupted one, no third run."
+    calls = []
+    def fake_run(paper, *a, **kw):
+        calls.append(paper)
+        if len(calls) == 2: raise KeyboardInterrupt
+        return tmp_path/'runs'/paper/'r'
+    monkeypatch.setattr(cli, 'run_paper', fake_run)
+    assert cli.main(['batch', '--papers', 'iconvnext', 'neuron-ensemble', 'multiscale-resnet', '--runs-dir', str(tmp_path/'runs'), '-q']) == 130
+    rows = json.loads(next((tmp_path/'runs').glob('batch-*.json')).read_text())
+    assert calls == ['iconvnext', 'neuron-ensemble'] and [r['status'] for r in rows] == ['done', 'interrupted']
+
+
 # ---------------------------------------------------------------- list, params, version, help
 
 def test_list_shows_real_synthetic_missing(tmp_path, monkeypatch, capsys):
