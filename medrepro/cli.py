@@ -296,7 +296,7 @@ def _parser()->argparse.ArgumentParser:
     ap.add_argument('--version', action='version', version=f'medrepro {__version__}')
     sub = ap.add_subparsers(dest='cmd', required=True, metavar='COMMAND')
     r = _sub(sub, 'run', 'run one paper notebook into runs/<paper>/<run-id>/')
-    r.add_argument('paper', choices=PAPERS, help='the paper: ' + ', '.join(PAPERS))
+    r.add_argument('paper', choices=PAPERS, metavar='PAPER', help='the paper: ' + ', '.join(PAPERS))
     r.add_argument('--profile', default='quick', choices=PROFILES, help='smoke (seconds), quick (minutes, the demo; default), paper (the paper\'s settings, hours)')
     r.add_argument('--device', default='auto', choices=DEVICES, help='auto picks cuda, then mps, then cpu (default auto)')
     r.add_argument('--run-id', help='name of the run folder (default <time>-<profile>-<device>); an existing one resumes')
@@ -318,7 +318,7 @@ def _parser()->argparse.ArgumentParser:
     ls = _sub(sub, 'list', 'list the papers, their profiles and the datasets found under the data root')
     ls.add_argument('--data-root', default=None, help='folder holding the datasets (default $MEDREPRO_DATA, else ~/.medrepro/data)')
     pa = _sub(sub, 'params', "show a paper notebook's parameters: default, value per profile, comment")
-    pa.add_argument('paper', choices=PAPERS, help='the paper: ' + ', '.join(PAPERS))
+    pa.add_argument('paper', choices=PAPERS, metavar='PAPER', help='the paper: ' + ', '.join(PAPERS))
     return ap
 
 def _kv(items)->dict:
