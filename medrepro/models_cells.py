@@ -20,12 +20,13 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from yolox.config import YoloxConfig
 from yolox.utils import postprocess as yolox_postprocess
 from .engine import to_device
+from .metrics import noise_bound
 from .metrics_cells import sartorius_score, precision_at
 
 # %% auto #0
 __all__ = ['CellPred', 'empty_pred', 'yolox_model', 'yolox_targets', 'yolox_step', 'yolox_predict', 'TimmFPN', 'maskrcnn_model',
            'detection_step', 'maskrcnn_predict', 'UPerNetAux', 'semantic_targets', 'upernet_step', 'upernet_predict',
-           'evaluate_cells', 'predict_cells']
+           'encoder_body', 'body_head', 'evaluate_cells', 'trivial_masks', 'cells_learning_check', 'predict_cells']
 
 # %% ../nbs/04d_models_cells.ipynb #08c9f075
 @dataclass
@@ -152,19 +153,22 @@ def maskrcnn_predict(model, imgs:torch.Tensor, # [B, 3, H, W] in [0, 1]
 
 # %% ../nbs/04d_models_cells.ipynb #7095bc0d
 class UPerNetAux(nn.Module):
-    "smp UPerNet with an auxiliary FCN head for deep supervision."
-    def __init__(self, encoder:str='resnet34', # smp encoder name
+    "smp UPerNet with an auxiliary FCN head for deep supervision; inputs in [0, 1] are normalised inside."
+    def __init__(self, encoder:str='resnet34', # smp encoder name; 'tu-<timm name>' for any timm model
                  classes:int=2, # output channels (cell, border)
                  aux_weight:float=0.4, # weight of the auxiliary loss
+                 mean:tuple=timm.data.IMAGENET_DEFAULT_MEAN, std:tuple=timm.data.IMAGENET_DEFAULT_STD, # input normalisation
                 ):
         super().__init__()
         self.net = smp.UPerNet(encoder, encoder_weights=None, classes=classes)
         c = self.net.encoder.out_channels[-2]
         self.aux = nn.Sequential(nn.Conv2d(c, 256, 3, padding=1, bias=False), nn.BatchNorm2d(256), nn.ReLU(), nn.Conv2d(256, classes, 1))
         self.aux_weight = aux_weight
+        self.register_buffer('mean', torch.tensor(mean).view(1, -1, 1, 1), persistent=False)   # not in checkpoints
+        self.register_buffer('std', torch.tensor(std).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x):
-        feats = self.net.encoder(x)
+        feats = self.net.encoder((x - self.mean) / self.std)
         out = self.net.segmentation_head(self.net.decoder(feats))
         if not self.training: return out
         return out, F.interpolate(self.aux(feats[-2]), size=x.shape[-2:], mode='bilinear', align_corners=False)
@@ -202,6 +206,20 @@ def upernet_predict(model, imgs:torch.Tensor)->list:
     return [CellPred(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), None, s.float().cpu())
             for s in model(imgs).sigmoid()]
 
+# %% ../nbs/04d_models_cells.ipynb #b1cf8e3e
+def encoder_body(model:nn.Module)->nn.Module:
+    "The pretrained-backbone part of a cell model: Mask R-CNN's `backbone.body`, UPerNet's encoder (its timm model for 'tu-')."
+    if isinstance(model, MaskRCNN): return model.backbone.body
+    if isinstance(model, UPerNetAux): return getattr(model.net.encoder, 'model', model.net.encoder)
+    raise TypeError(f'no pretrained encoder known in {type(model).__name__}')
+
+def body_head(body:nn.Module, # an encoder from `encoder_body`
+              name:str,       # the timm model whose full weights are loaded into it
+             )->tuple:
+    "Top-level modules of the full timm model `name` that `body` lacks (classifier, last conv): tensors left out by design."
+    full = timm.create_model(name, pretrained=False)
+    return tuple(sorted({k.split('.')[0] for k in full.state_dict()} - {k.split('.')[0] for k in body.state_dict()}))
+
 # %% ../nbs/04d_models_cells.ipynb #b702cac0
 def _score(pred:CellPred, t:dict, mask_thr:float=0.5)->float:
     "Competition score of one prediction against its target (masks, boxes or Dice)."
@@ -217,6 +235,24 @@ def evaluate_cells(model, dl, device, predict=maskrcnn_predict)->dict:
     "Mean validation `score` of `model` over `dl` (see above)."
     scores = [_score(p, t) for imgs, targets in dl for p, t in zip(predict(model, imgs.to(device)), targets)]
     return dict(score=float(np.mean(scores)) if scores else 0.0)
+
+# %% ../nbs/04d_models_cells.ipynb #43a3d9b3
+def trivial_masks(h:int, w:int)->dict:
+    "The predictors that know nothing, as binary masks [N, h, w]: no cell, and the whole image as one cell."
+    return dict(empty=np.zeros((0, h, w), bool), one_blob=np.ones((1, h, w), bool))
+
+def cells_learning_check(scores, # competition score per test image of the model
+                         trivial, # name -> competition scores per test image of a trivial predictor
+                         n_cells:int, # true cells in the test images
+                         n_pred=None, # instances the model predicted per image (None: not checked)
+                        )->dict:
+    "Mean score against the best trivial predictor's, the margin, its noise bound, and whether the model learned."
+    s = np.asarray(scores, float)
+    triv = max(float(np.mean(v)) for v in trivial.values())
+    sem = 2 * s.std(ddof=1) / np.sqrt(len(s)) if len(s) > 1 else 0.0
+    bound = max(noise_bound(float(s.mean()), max(n_cells, 1)), float(sem))
+    return dict(score=float(s.mean()), trivial_score=triv, margin=float(s.mean()) - triv, noise_bound=bound,
+                predicts_nothing=bool(n_pred is not None and sum(n_pred) == 0), beats_trivial=bool(s.mean() - triv > bound))
 
 # %% ../nbs/04d_models_cells.ipynb #bf502dd1
 @torch.no_grad()

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pathlib import Path
-from medrepro.cli import run_paper, evaluate
+from medrepro.cli import run_paper, evaluate, RunFailed
 from medrepro.core import DataError, MedreproError
 from medrepro.data_cells import SartoriusCells, DSB2018Cells, make_synthetic_sartorius, rle_encode
 
@@ -56,6 +56,18 @@ def _check_run(run, synthetic, cell_types, max_images=8):
     assert 'Not a test of the paper' in verdict and 'Ordering' in verdict          # smoke is never a test of the paper
     assert all(f"`{r['name']}`" in verdict for r in prov['weights'].values())    # weights sentence from the record
     assert ('not identifiable' in verdict) == (not m['weights_identifiable'])
+    # the stand-in: Mask R-CNN and UPerNet encoders from the packaged ImageNet weights; YOLOX and ResNeSt random, said per model
+    w = prov['weights']
+    assert w['maskrcnn']['source'] == w['upernet']['source'] == 'package' and w['maskrcnn']['name'] == 'tf_efficientnet_lite0'
+    assert w['maskrcnn']['sha256'] and w['maskrcnn']['version'] and 'classifier.weight' in w['maskrcnn']['head_not_loaded']
+    assert w['yolox']['source'] == w['maskrcnn_resnest']['source'] == 'random'
+    assert 'Pretrained stand-in' in verdict and 'It cannot test' in verdict and 'yolox, maskrcnn_resnest from random' in verdict
+    # learning check: every configuration against the trivial predictors; the verdict flags a main model that does not beat them
+    L = m['learning']
+    assert set(L) == set(m['scores']) and m['main_model'] == ROWS[2]
+    for v in L.values(): assert v['margin'] == pytest.approx(v['score'] - v['trivial_score']) and v['noise_bound'] > 0
+    assert ('not beat the trivial predictor' in verdict.lower()) == (not L[ROWS[2]]['beats_trivial'])
+    assert ('Not counted: test vs private' in verdict) == (cols == ['test'] and 'Δ' in ''.join(t1.columns))   # one test column, counted once
     return m
 
 
@@ -189,3 +201,15 @@ def test_metric_on_real_masks(shared_data):
         assert 0.1 < ref < 0.95 and ours == pytest.approx(ref, abs=1e-12), (id, ours, ref)
         assert sartorius_score(gt, gt) == 1.0 and sartorius_score(gt[::2], gt) == pytest.approx(len(gt[::2]) / len(gt))
     assert (gt.sum(0) > 1).any()                                             # the true masks overlap
+
+
+# ---------------------------------------------------------------- weights that do not fit, and learning
+def test_weights_file_that_does_not_fit_is_refused(tmp_runs, tmp_path):
+    "A resnet18 state_dict given as the stand-in's weights file: the run stops before training, naming the file and the counts."
+    import timm, torch
+    f = tmp_path/'r18.pth'
+    torch.save(timm.create_model('resnet18', pretrained=False).state_dict(), f)
+    with pytest.raises(RunFailed, match=r'r18\.pth: weights do not fit \w+: \d+ missing, \d+ unexpected, \d+ of another shape'):
+        run_paper(PAPER, 'smoke', synthetic='yes', runs_dir=tmp_runs, run_id='badw', params=dict(weights_file=str(f)))
+    hist = tmp_runs/PAPER/'badw'/'tables'/'history.csv'
+    assert not hist.exists()                                                   # refused before any model trained
