@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test test-nbs test-py bench export clean-nbs report
+.PHONY: install demo docs test test-nbs test-py bench export clean-nbs report
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/medrepro batch --profiles quick --devices cpu; rc=$$?; \
 	$(BIN)/medrepro report --out reports/index.html && exit $$rc
+
+# The documentation site (_docs/index.html): each paper notebook WITH the outputs of its newest finished run in runs/
+# (make demo makes them when there are none), the labs, the library notebooks and the report. Static HTML, offline.
+docs: install
+	@test -d runs || { echo "no runs/ yet: make demo runs every paper at profile quick first"; $(MAKE) demo; }
+	$(BIN)/medrepro docs --runs-dir runs --out _docs
 
 # The tests: notebook tests (nbdev_test), then the integration tests (pytest).
 test: install test-nbs test-py

@@ -13,7 +13,7 @@ from . import __version__
 from .core import (PAPERS, PROFILES, DEVICES, MedreproError, ParamError, check_choice, get_device, project_root,
                            data_root, cache_dir, _same_kind)
 from .registry import DATASETS
-from .report import render_report
+from .report import render_report, build_site
 
 # %% auto #0
 __all__ = ['NEEDS_JAVA', 'EXIT_CODES', 'paper_notebook', 'available_papers', 'parse_value', 'notebook_profiles', 'check_params',
@@ -319,6 +319,9 @@ def _parser()->argparse.ArgumentParser:
     ls.add_argument('--data-root', default=None, help='folder holding the datasets (default $MEDREPRO_DATA, else ~/.medrepro/data)')
     pa = _sub(sub, 'params', "show a paper notebook's parameters: default, value per profile, comment")
     pa.add_argument('paper', choices=PAPERS, metavar='PAPER', help='the paper: ' + ', '.join(PAPERS))
+    d = _sub(sub, 'docs', 'build the static documentation site: papers with outputs, labs, library, report')
+    d.add_argument('--runs-dir', default='runs', help="run folders; each paper's newest finished run (quick first) is rendered (default runs/)")
+    d.add_argument('--out', default='_docs', help='the site folder (default _docs/)')
     return ap
 
 def _kv(items)->dict:
@@ -351,6 +354,10 @@ def _cmd_report(a)->int:
 def _cmd_list(a)->int:
     print(f"data root: {data_root(a.data_root)}   profiles: {', '.join(PROFILES)}   ('missing': --synthetic auto generates a stand-in)")
     print(list_table(a.data_root).to_string(index=False)); return 0
+
+def _cmd_docs(a)->int:
+    if not Path(a.runs_dir).is_dir(): raise MedreproError(f"--runs-dir {a.runs_dir}: no such folder (`make demo` makes runs/)")
+    print(build_site(a.out, a.runs_dir)); return 0
 
 def _cmd_params(a)->int:
     print(f"{a.paper}: parameters of {paper_notebook(a.paper)} ('None': the profile's value); set with -p KEY=VALUE")

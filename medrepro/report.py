@@ -15,7 +15,8 @@ from .data import fingerprint
 
 # %% auto #0
 __all__ = ['SUMMARY_COLUMNS', 'has_png_export', 'Run', 'start_run', 'save_table', 'save_figure', 'save_note', 'record_data',
-           'mean_sd', 'compare_with_paper', 'verdict', 'summary_table', 'paper_vs_reproduced', 'render_report']
+           'mean_sd', 'compare_with_paper', 'verdict', 'summary_table', 'paper_vs_reproduced', 'render_report',
+           'notebook_html', 'build_site']
 
 # %% ../nbs/09_report.ipynb #f78bf5c2
 def _jsonable(x):
@@ -273,6 +274,12 @@ def _weights_line(w:dict)->str:
     return '; '.join(f"{k + ': ' if k else ''}{r.get('name')} ({r.get('source')})" if isinstance(r, dict) else f'{k}: {r}'
                      for k, r in recs.items())
 
+def _rendered(nb:Path)->Path:
+    "The HTML rendering of an executed notebook, made (beside it) when missing or older than the notebook."
+    page = nb.with_suffix('.html')
+    if not page.exists() or page.stat().st_mtime < nb.stat().st_mtime: notebook_html(nb, page)
+    return page
+
 def _run_html(run_dir:Path, base:Path, what:str='')->str:
     "One run as an HTML section; its external evaluations (`medrepro evaluate`) follow it, each titled `what`."
     params, prov = _read(run_dir/'params.json'), _read(run_dir/'provenance.json')
@@ -295,7 +302,7 @@ def _run_html(run_dir:Path, base:Path, what:str='')->str:
     for f in sorted((run_dir/'figures').glob('*.png')):
         if not f.with_suffix('.html').exists(): parts.append(f'<h4>{html.escape(f.stem)}</h4><img src="{rel(f)}">')
     nb = next(run_dir.glob('*.ipynb'), None)
-    if nb: parts.append(f'<p><a href="{rel(nb)}">executed notebook</a></p>')
+    if nb: parts.append(f'<p><a href="{rel(_rendered(nb))}">executed notebook</a> (<a href="{rel(nb)}">.ipynb</a>)</p>')
     ext = [_run_html(e, base, f'external validation of {run_dir.name} on ') for e in sorted((run_dir/'external').glob('*/*'))
            if (e/'params.json').exists()]
     return f'<section id="{_anchor(run_dir)}">' + '\n'.join(parts) + '</section>' + '\n'.join(ext)
@@ -328,3 +335,86 @@ def render_report(runs_dir:str|Path='runs', # folder of run folders <paper>/<run
     out.write_text(f'<!doctype html><meta charset="utf-8"><title>medrepro report</title><style>{_CSS}</style>'
                    '<script src="plotly.min.js"></script>' + '\n'.join(body))
     return out
+
+# %% ../nbs/09_report.ipynb #f648e5be
+_PLOTLY = 'application/vnd.plotly.v1+json'
+
+def _plotly_output(o:dict):
+    "Give a plotly output (JSON only) an offline HTML rendering that nbconvert can show."
+    data = o.get('data', {})
+    if _PLOTLY in data and 'text/html' not in data:
+        import plotly.io as pio
+        data['text/html'] = pio.to_html(dict(data[_PLOTLY]), include_plotlyjs=False, full_html=False, validate=False)
+
+def _plotly_js(folder:Path):
+    "Write plotly.js once into `folder` (the pages load it from there)."
+    if not (folder/'plotly.min.js').exists():
+        (folder/'plotly.min.js').write_text(__import__('plotly.offline', fromlist=['x']).get_plotlyjs())
+
+def notebook_html(nb:str|Path, # an (executed) notebook
+                  out:str|Path, # the HTML page to write
+                  banner:str='', # Markdown shown above the first cell
+                 )->Path:
+    "Render `nb` with its outputs as one HTML page whose plotly figures work offline."
+    import nbformat
+    from nbconvert import HTMLExporter
+    node, out = nbformat.read(str(nb), as_version=4), Path(out)
+    for c in node.cells: [_plotly_output(o) for o in c.get('outputs', [])]
+    if banner: node.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
+    page, _ = HTMLExporter(template_name='lab').from_notebook_node(node)
+    out.parent.mkdir(parents=True, exist_ok=True); _plotly_js(out.parent)
+    out.write_text(page.replace('<head>', '<head><script src="plotly.min.js"></script>', 1))
+    return out
+
+# %% ../nbs/09_report.ipynb #6b931c51
+def _newest_run(runs_dir:Path, paper:str)->Path|None:
+    "The newest finished run of `paper` that kept its executed notebook (a `quick` one first)."
+    done = [d for d in _run_dirs(runs_dir, paper) if _read(d/'status.json').get('status') == 'done' and (d/f'{paper}.ipynb').exists()]
+    return next((d for d in done if _read(d/'params.json').get('profile') == 'quick'), done[0] if done else None)
+
+def _banner(run_dir:Path)->str:
+    "What a reader must know before a rendered paper notebook: its run, and whether its data were synthetic."
+    params, syn = _read(run_dir/'params.json'), _read(run_dir/'provenance.json').get('synthetic')
+    head = (f"> Rendered from run `{run_dir.name}` (profile `{params.get('profile')}`, "
+            f"{'synthetic' if syn else 'real'} data, status done).")
+    return head + ('\n\n> ## ⚠️ SYNTHETIC DATA: no number on this page is comparable with the paper.' if syn else '')
+
+def _site_paper(runs_dir:Path, paper:str, out:Path)->dict:
+    "Render `paper`'s newest run into `out/papers/`; its row of the index."
+    run = _newest_run(runs_dir, paper)
+    if run is None: return dict(paper=paper, page='', run='', data='', verdict='no finished run: `make demo` makes one')
+    notebook_html(run/f'{paper}.ipynb', out/'papers'/f'{paper}.html', _banner(run))
+    row = _run_row(run)
+    return dict(paper=paper, page=f'papers/{paper}.html', run=run.name, data=row['data'], verdict=row['verdict'])
+
+# %% ../nbs/09_report.ipynb #613a3cba
+def _link(text, href): return f'<a href="{html.escape(href)}">{html.escape(text)}</a>' if href else html.escape(text)
+
+def _site_index(papers:list, pages:list, out:Path)->Path:
+    "The site's front page: what medrepro is, the papers with their verdicts, labs, library, and how to start."
+    rows = ''.join(f"<tr><td>{_link(p['paper'], p['page'])}</td><td>{html.escape(p['data'])}</td><td>{html.escape(p['run'])}</td>"
+                   f"<td>{html.escape(p['verdict'])}</td></tr>" for p in papers)
+    items = lambda kind: ''.join(f'<li>{_link(t, h)}</li>' for k, t, h in pages if k == kind) or '<li>none yet</li>'
+    body = (f'<h1>medrepro</h1><p>A reproducible, Jupyter-first companion to four medical-imaging papers: each paper '
+            f'notebook re-runs the paper, puts every number beside the paper\'s, and says plainly what reproduces.</p>'
+            f'<h2>The papers</h2><table class="summary"><tr><th>paper</th><th>data</th><th>run</th><th>verdict</th></tr>{rows}</table>'
+            f'<p>{_link("The full report", "report.html")}: every table, figure and verdict of every run.</p>'
+            f'<h2>Teaching labs</h2><ul>{items("lab")}</ul><h2>Library</h2><ul>{items("library")}</ul>'
+            '<h2>How to start</h2><pre>make demo   # installs, runs every paper at profile quick, writes the report\n'
+            'MEDREPRO_DATA=/path/to/data make demo   # on the real datasets\nmake docs   # this site</pre>')
+    (out/'index.html').write_text(f'<!doctype html><meta charset="utf-8"><title>medrepro</title><style>{_CSS}</style>{body}')
+    return out/'index.html'
+
+# %% ../nbs/09_report.ipynb #1552f247
+def build_site(out:str|Path='_docs', # the site folder
+               runs_dir:str|Path='runs', # run folders; each paper's newest finished run (quick first) is rendered
+               nbs_dir:str|Path|None=None, # the notebooks (library notebooks and labs/); None: the project's nbs/
+              )->Path:
+    "A static documentation site: index, paper notebooks with outputs, labs, library notebooks, and the report."
+    out, runs_dir = Path(out).resolve(), Path(runs_dir).resolve()
+    nbs = Path(nbs_dir) if nbs_dir else project_root()/'nbs'
+    papers = [_site_paper(runs_dir, p, out) for p in PAPERS]
+    pages = [('library', f.stem, notebook_html(f, out/'library'/f'{f.stem}.html').relative_to(out).as_posix()) for f in sorted(nbs.glob('[0-9]*.ipynb'))]
+    pages += [('lab', f.stem, notebook_html(f, out/'labs'/f'{f.stem}.html').relative_to(out).as_posix()) for f in sorted(nbs.glob('labs/*.ipynb'))]
+    render_report(runs_dir, out/'report.html')
+    return _site_index(papers, pages, out)
