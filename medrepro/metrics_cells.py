@@ -13,8 +13,8 @@ from scipy.optimize import linear_sum_assignment
 import contextlib, io
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'encode_masks', 'mask_iou', 'max_matching', 'precision_at', 'sartorius_score', 'score_images',
-           'score_by_group', 'coco_mask_ap']
+__all__ = ['THRESHOLDS', 'encode_masks', 'mask_iou', 'max_matching', 'precision_at', 'sartorius_score', 'perturb_masks',
+           'score_curve', 'mistake_scores', 'score_images', 'score_by_group', 'coco_mask_ap']
 
 # %% ../nbs/07a_metrics_cells.ipynb #8b034df6
 def encode_masks(masks:np.ndarray # [N, H, W] binary masks
@@ -55,6 +55,57 @@ def sartorius_score(pred:np.ndarray, # [P, H, W] predicted masks of one image
                    )->float:
     "The competition score of one image: mean over thresholds of TP/(TP+FP+FN)."
     return float(precision_at(mask_iou(pred, gt), thresholds).mean())
+
+# %% ../nbs/07a_metrics_cells.ipynb #2d98bda7
+def _split(m:np.ndarray)->list:
+    "A mask cut in two across its longer side (two instances)."
+    ys, xs = np.nonzero(m)
+    along, cut = (xs, np.median(xs)) if np.ptp(xs) >= np.ptp(ys) else (ys, np.median(ys))
+    a = np.zeros_like(m); a[ys[along <= cut], xs[along <= cut]] = True
+    return [a, m & ~a] if (m & ~a).any() else [m]
+
+def _merge(masks:np.ndarray)->list:
+    "Neighbouring instances merged in pairs (each with the instance whose centre is nearest)."
+    c = np.array([np.argwhere(m).mean(0) for m in masks]); left, out = set(range(len(masks))), []
+    for i in range(len(masks)):
+        if i not in left: continue
+        left.discard(i); j = min(left, key=lambda k: np.linalg.norm(c[k] - c[i]), default=None)
+        out.append(masks[i] | masks[j] if j is not None else masks[i]); left.discard(j)
+    return out
+
+def perturb_masks(masks:np.ndarray, # [N, H, W] true instance masks
+                  kind:str,          # 'dilate', 'erode' (pixels: `amount`), 'split', 'merge', 'drop' (fraction: `amount`)
+                  amount:float=1,    # pixels for dilate/erode; fraction of the cells for split/merge/drop
+                  seed:int=0,
+                 )->np.ndarray:
+    "The masks with one kind of mistake made on purpose: boundaries, over-/under-segmentation or missed cells."
+    from scipy import ndimage
+    if kind in ('dilate', 'erode'):
+        op = ndimage.binary_dilation if kind == 'dilate' else ndimage.binary_erosion
+        out = np.stack([op(m, iterations=int(amount)) if amount else m for m in masks])
+        return out[out.any((1, 2))]
+    rng, n = np.random.default_rng(seed), len(masks)
+    pick = np.zeros(n, bool); pick[rng.choice(n, int(round(amount * n)), replace=False)] = True
+    if kind == 'drop': return masks[~pick]
+    if kind == 'split': return np.stack([p for m, s in zip(masks, pick) for p in (_split(m) if s else [m])])
+    if kind == 'merge': return np.stack([*masks[~pick], *_merge(masks[pick])]) if pick.sum() > 1 else masks
+    raise ValueError(f"kind={kind!r}: choose 'dilate', 'erode', 'split', 'merge' or 'drop'")
+
+def score_curve(pred:np.ndarray, # [P, H, W] predicted masks
+                gt:np.ndarray,   # [G, H, W] true masks
+               )->pd.Series:
+    "TP/(TP+FP+FN) at each IoU threshold, and the competition score (their mean) as `score`."
+    prec = precision_at(mask_iou(pred, gt))
+    return pd.Series([*prec, prec.mean()], index=[*(f'{t:.2f}' for t in THRESHOLDS), 'score'])
+
+# %% ../nbs/07a_metrics_cells.ipynb #9704d812
+def mistake_scores(gts:list, # per image, [G, H, W] true masks
+                   mistakes:dict, # name -> dict(kind=..., amount=...) for `perturb_masks`
+                   seed:int=0,
+                  )->pd.DataFrame:
+    "Mean `score_curve` over images of each mistake made on purpose (rows: mistakes; columns: IoU thresholds, score)."
+    rows = {k: pd.concat([score_curve(perturb_masks(g, seed=seed, **kw), g) for g in gts], axis=1).mean(1) for k, kw in mistakes.items()}
+    return pd.DataFrame(rows).T
 
 # %% ../nbs/07a_metrics_cells.ipynb #7ea7e1e3
 def score_images(preds:list, # per image, [P, H, W] predicted masks
