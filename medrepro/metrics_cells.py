@@ -57,6 +57,15 @@ def sartorius_score(pred:np.ndarray, # [P, H, W] predicted masks of one image
     return float(precision_at(mask_iou(pred, gt), thresholds).mean())
 
 # %% ../nbs/07a_metrics_cells.ipynb #2d98bda7
+def _morph(m:np.ndarray, kind:str, n:int)->np.ndarray:
+    "`m` grown ('dilate') or shrunk ('erode') by `n` pixels, computed on the mask's neighbourhood only."
+    from scipy import ndimage
+    if not n or not m.any(): return m
+    ys, xs = np.nonzero(m); y0, x0 = max(ys.min() - n - 1, 0), max(xs.min() - n - 1, 0)
+    box = (slice(y0, ys.max() + n + 2), slice(x0, xs.max() + n + 2))
+    out = np.zeros_like(m); out[box] = (ndimage.binary_dilation if kind == 'dilate' else ndimage.binary_erosion)(m[box], iterations=n)
+    return out
+
 def _split(m:np.ndarray)->list:
     "A mask cut in two across its longer side (two instances)."
     ys, xs = np.nonzero(m)
@@ -79,10 +88,8 @@ def perturb_masks(masks:np.ndarray, # [N, H, W] true instance masks
                   seed:int=0,
                  )->np.ndarray:
     "The masks with one kind of mistake made on purpose: boundaries, over-/under-segmentation or missed cells."
-    from scipy import ndimage
     if kind in ('dilate', 'erode'):
-        op = ndimage.binary_dilation if kind == 'dilate' else ndimage.binary_erosion
-        out = np.stack([op(m, iterations=int(amount)) if amount else m for m in masks])
+        out = np.stack([_morph(m, kind, int(amount)) for m in masks])
         return out[out.any((1, 2))]
     rng, n = np.random.default_rng(seed), len(masks)
     pick = np.zeros(n, bool); pick[rng.choice(n, int(round(amount * n)), replace=False)] = True
