@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json
 from pathlib import Path
-from .core import MedreproError
+from .core import MedreproError, project_root
 
 # %% auto #0
 __all__ = ['PredictionError', 'check_prediction', 'instructor_answers']

@@ -27,6 +27,12 @@ def shared_data():
 
 
 @pytest.fixture
+def shared_data_or_none():
+    "The real data samples, or None (for tests that run on either, saying which)."
+    return _shared_data()
+
+
+@pytest.fixture
 def tmp_runs(tmp_path):
     "A temporary runs folder."
     return tmp_path/'runs'
