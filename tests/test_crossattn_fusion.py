@@ -198,3 +198,18 @@ def test_learns_real(tmp_runs, shared_data):
     run = run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=shared_data, synthetic='no', runs_dir=tmp_runs, params=params)
     print(f'crossattn-fusion learning run on the real samples: {time.time() - t0:.0f} s')
     check_learns(run)
+
+
+def test_collapsed_matcher_fails_check(tmp_path):
+    """A matcher that scores every (image, text) pair alike picks one image for every caption: the notebook's
+    `learning_check` call flags it (one class, no margin over chance), and `check_learns` turns red on such a run."""
+    import numpy as np, torch
+    from medrepro.metrics import learning_check
+    from medrepro.metrics_vl import recall_at_k
+    S, owner = torch.zeros(4, 8), np.repeat(np.arange(4), 2)          # 4 images x 2 captions, all scores equal
+    learn = learning_check(owner, S.argmax(0).numpy())               # as in the notebook: each caption's top image
+    assert learn['one_class'] and not learn['beats_trivial'] and recall_at_k(S, owner)['t2i_R@1'] == 0
+    (tmp_path/'notes').mkdir()
+    (tmp_path/'metrics.json').write_text(json.dumps({'learning': {'matching': learn}}))
+    (tmp_path/'notes'/'verdict.md').write_text('**The main model does not beat the trivial predictor**')
+    with pytest.raises(AssertionError, match='collapsed'): check_learns(tmp_path)
