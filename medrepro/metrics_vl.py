@@ -11,8 +11,8 @@ import torch
 from .core import ParamError, MedreproError
 
 # %% auto #0
-__all__ = ['JAVA_HINT', 'require_java', 'caption_table', 'caption_scores', 'recall_at_k', 'vqa_punctuation', 'vqa_normalize',
-           'vqa_accuracy', 'vqa_soft_accuracy']
+__all__ = ['JAVA_HINT', 'require_java', 'caption_table', 'caption_scores', 'caption_variants', 'recall_at_k', 'vqa_punctuation',
+           'vqa_normalize', 'vqa_accuracy', 'vqa_soft_accuracy']
 
 # %% ../nbs/07b_metrics_vl.ipynb #1bc1e637
 JAVA_HINT = ('install a Java runtime: `sudo apt-get install default-jre-headless` (Debian/Ubuntu) '
@@ -61,6 +61,21 @@ def caption_scores(refs:dict, # image id -> list of reference captions
                    meteor:bool=True, percent:bool=True)->dict:
     "The `caption_table` scores of one system, as a dict."
     return caption_table(refs, {'system': hyps}, meteor, percent).loc['system'].to_dict()
+
+# %% ../nbs/07b_metrics_vl.ipynb #bb315158
+def caption_variants(captions:pd.DataFrame, # one row per caption: `image_id`, `caption` (at least 2 per image)
+                     generic:str='a picture of some people and things', # the one caption given to every image
+                     seed:int=0,
+                    )->tuple:
+    "References (all captions but the first of each image) and systems that make known mistakes, for `caption_table`."
+    rng, by = np.random.default_rng(seed), captions.groupby('image_id', sort=True).caption.apply(list)
+    by = by[by.map(len) >= 2]
+    refs, first = {k: v[1:] for k, v in by.items()}, {k: v[0] for k, v in by.items()}
+    ids = list(first); other = dict(zip(ids, np.roll([first[k] for k in ids], 1)))
+    shuffle = lambda c: ' '.join(rng.permutation(c.split()))
+    return refs, {'human (held-out caption)': first, 'same words, random order': {k: shuffle(c) for k, c in first.items()},
+                  'first three words': {k: ' '.join(c.split()[:3]) for k, c in first.items()},
+                  "another image's caption": other, 'one generic caption': {k: generic for k in first}}
 
 # %% ../nbs/07b_metrics_vl.ipynb #ee2fa878
 def recall_at_k(scores, # similarity, shape (n_images, n_texts); higher = more alike
