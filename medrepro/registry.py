@@ -104,6 +104,13 @@ PAPER_RESULTS = {
                        **_rows(['accuracy', 'precision', 'recall', 'f1'], {
                            'ICN-T': (.8909, .8916, .8909, .8910), 'CN-T': (.8242, .8531, .8242, .8232),
                            'Base CNN': (.8364, .8363, .8364, .8355)})),
+        'claims': dict(_note="Xia, Yin, Li 2025, numbers given in the text outside Table 1 (section 3, Figs 2, 4, 5; conclusion)",
+                       **_rows(['value'], {
+                           'ICN-T validation loss, first epoch': (1.25,), 'ICN-T validation loss, after six epochs': (0.45,),
+                           'ICN-T training loss, final': (0.05,), 'CN-T validation loss, late epochs (about 18% above ICN-T)': (0.55,),
+                           'Base CNN (d) validation loss, late epochs': (0.35,), 'ICN-T AUC, NonDemented': (0.98,),
+                           'ICN-T AUC, VeryMildDemented': (0.97,), 'ICN-T F1, ModerateDemented': (1.00,),
+                           'ICN-T F1, lowest class': (0.83,), 'ICN-T validation accuracy, at least': (0.90,)})),
     },
     'crossattn-fusion': {
         'table1': dict(_note="Ding et al. 2025, Table 1 (captioning, scores x100)",
