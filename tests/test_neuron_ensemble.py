@@ -213,3 +213,60 @@ def test_weights_file_that_does_not_fit_is_refused(tmp_runs, tmp_path):
         run_paper(PAPER, 'smoke', synthetic='yes', runs_dir=tmp_runs, run_id='badw', params=dict(weights_file=str(f)))
     hist = tmp_runs/PAPER/'badw'/'tables'/'history.csv'
     assert not hist.exists()                                                   # refused before any model trained
+
+
+def _learning_run(root, model:str, steps:int, lr:float, seed:int=0):
+    """Train the paper's `model` ('maskrcnn' or 'upernet') with the stand-in encoder on the first 8 images of `root`
+    (128 px crops, batch 2) and return `cells_learning_check` of its test-row predictions on the other images."""
+    import torch
+    from torch.utils.data import DataLoader
+    from medrepro.core import load_pretrained, seed_everything
+    from medrepro.data_cells import CellDataset, collate_cells
+    from medrepro.models_cells import (maskrcnn_model, detection_step, maskrcnn_predict, UPerNetAux, upernet_step, upernet_predict,
+                                       encoder_body, body_head, predict_cells, trivial_masks, cells_learning_check)
+    from medrepro.ensemble import mask_nms, remove_overlaps, semantic_to_instances
+    from medrepro.metrics_cells import sartorius_score
+    seed_everything(seed)
+    cells = SartoriusCells(root)
+    train = CellDataset(cells, np.tile(np.arange(8), steps), long_side=192, crop=(128, 128), train=True, cache={})
+    test = CellDataset(cells, np.arange(8, len(cells)), long_side=192, min_area=1)
+    if model == 'maskrcnn':
+        m = maskrcnn_model(3, (128, 160), 224, 'tf_efficientnet_lite0', rpn_post_nms_top_n_train=100, box_batch_size_per_image=32,
+                           box_detections_per_img=60)
+        step, predict = detection_step, lambda mdl, x: maskrcnn_predict(mdl, x, min_score=0.3)
+        inst = lambda p: remove_overlaps(mask_nms(p, 0.5, 0.5), 0.5)                 # the 'Mask R-CNN + NMS' row
+    else:
+        m, step, predict = UPerNetAux('tu-tf_efficientnet_lite0'), upernet_step, upernet_predict
+        inst = lambda p: remove_overlaps(semantic_to_instances(p.semantic, method='watershed'), 0.5)   # the UPerNet row
+    body = encoder_body(m)
+    assert load_pretrained(body, 'tf_efficientnet_lite0', head=body_head(body, 'tf_efficientnet_lite0'))['source'] == 'package'
+    opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=1e-4)
+    m.train()
+    for k, batch in enumerate(DataLoader(train, batch_size=2, shuffle=True, collate_fn=collate_cells)):
+        if k == steps: break
+        loss, _ = step(m, batch, 'cpu'); opt.zero_grad(); loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 10.0); opt.step()
+    preds = [inst(p) for p in predict_cells(m, DataLoader(test, batch_size=1, collate_fn=collate_cells), 'cpu', predict)]
+    gts = [t['masks'][:, :t['size'][0], :t['size'][1]].bool().numpy() for _, t in test]
+    triv = {k: [sartorius_score(trivial_masks(*g.shape[1:])[k], g) for g in gts] for k in ('empty', 'one_blob')}
+    return cells_learning_check([sartorius_score(p.binary(0.5), g) for p, g in zip(preds, gts)], triv, sum(len(g) for g in gts),
+                                [len(p) for p in preds])
+
+
+# Measured on synthetic cells under heavy CPU contention (1 thread): UPerNet + watershed 0.079 / 0.093 / 0.090 after
+# 30 / 50 / 80 steps (lr 3e-3, 3e-3, 1e-3); Mask R-CNN + NMS 0.021 / 0.056 / 0.083 after 30 / 60 / 90 steps (lr 3e-4):
+# the Mask R-CNN needs more steps than a two-minute test allows, so the learning test trains the UPerNet.
+LEARNING = dict(model='upernet', steps=50, lr=3e-3)
+
+
+def test_upernet_learns_synthetic_cells(tmp_path):
+    """Learning test (smoke-sized): the paper's UPerNet on the stand-in encoder, 50 steps on 8 synthetic images, beats the
+    trivial predictors (no cell; the whole image as one cell) on the competition metric over 8 test images by more than
+    the single-seed noise bound. A collapsed model turns it red: NE_LEARNING_LR=1000 pytest -k learns."""
+    import os
+    root = make_synthetic_sartorius(tmp_path/'syn', n_images=16, seed=0)
+    lr = float(os.environ.get('NE_LEARNING_LR', LEARNING['lr']))
+    L = _learning_run(root, LEARNING['model'], LEARNING['steps'], lr)
+    print('learning check', LEARNING, 'lr', lr, L)
+    assert not L['predicts_nothing'], L
+    assert L['beats_trivial'] and L['margin'] > 0.05, L
