@@ -236,7 +236,7 @@ def evaluate_cells(model, dl, device, predict=maskrcnn_predict)->dict:
     scores = [_score(p, t) for imgs, targets in dl for p, t in zip(predict(model, imgs.to(device)), targets)]
     return dict(score=float(np.mean(scores)) if scores else 0.0)
 
-# %% ../nbs/04d_models_cells.ipynb #43a3d9b3
+# %% ../nbs/04d_models_cells.ipynb #7ac301c1
 def trivial_masks(h:int, w:int)->dict:
     "The predictors that know nothing, as binary masks [N, h, w]: no cell, and the whole image as one cell."
     return dict(empty=np.zeros((0, h, w), bool), one_blob=np.ones((1, h, w), bool))
