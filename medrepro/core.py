@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PAPERS', 'PROFILES', 'DEVICES', 'PACKAGED_WEIGHTS', 'MedreproError', 'DataError', 'ParamError', 'check_choice',
-           'data_root', 'cache_dir', 'project_root', 'seed_everything', 'get_device', 'set_threads', 'profile_config',
-           'file_sha256', 'safe_load', 'head_names', 'fit_state', 'packaged_weights_file', 'by_position',
-           'load_pretrained', 'git_commit', 'provenance']
+__all__ = ['PAPERS', 'PROFILES', 'DEVICES', 'PACKAGED_WEIGHTS', 'STAND_IN', 'MedreproError', 'DataError', 'ParamError',
+           'check_choice', 'data_root', 'cache_dir', 'project_root', 'seed_everything', 'get_device', 'set_threads',
+           'profile_config', 'file_sha256', 'safe_load', 'head_names', 'fit_state', 'packaged_weights_file',
+           'by_position', 'load_pretrained', 'git_commit', 'provenance']
 
 # %% ../nbs/00_core.ipynb #df88ef40
 PAPERS = ('multiscale-resnet', 'crossattn-fusion', 'neuron-ensemble', 'iconvnext')
@@ -150,6 +150,7 @@ PACKAGED_WEIGHTS = {
                                   timm='tf_efficientnet_lite0', keys='position', trained_on='ImageNet-1k',
                                   mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), license='Apache-2.0'),
 }
+STAND_IN = 'tf_efficientnet_lite0'   # the packaged ImageNet backbone every paper uses when its own weights cannot be had
 
 # %% ../nbs/00_core.ipynb #4750272d
 def packaged_weights_file(name:str # a key of `PACKAGED_WEIGHTS`

@@ -15,7 +15,7 @@ from .registry import dataset_info
 
 # %% auto #0
 __all__ = ['SYNTHETIC_BANNER', 'read_image', 'readable_images', 'read_csv_checked', 'safe_join', 'locate_dataset', 'fingerprint',
-           'split_by_unit', 'split_random', 'LeakageError', 'check_leakage']
+           'split_by_unit', 'split_random', 'LeakageError', 'check_leakage', 'neighbour_same_unit']
 
 # %% ../nbs/02_data.ipynb #0829ba04
 def read_image(path:str|Path, # image file
@@ -151,3 +151,13 @@ def check_leakage(splits:dict, # split name -> item indices
         for b in names[i+1:]:
             shared = seen[a] & seen[b]
             if shared: raise LeakageError(f"splits {a!r} and {b!r} share {len(shared)} unit(s), e.g. {sorted(map(str, shared))[:3]}")
+
+# %% ../nbs/02_data.ipynb #91b53d91
+def neighbour_same_unit(features, # one feature vector per item, shape (N, D)
+                        units,    # unit of each item (patient id, subject id, ...)
+                        split:dict, # with item indices under 'train' and 'test'
+                       )->float:
+    "Share of test items whose nearest training item (cosine similarity) belongs to the same unit."
+    f = np.asarray(features, dtype=np.float64); f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    tr, te, u = np.asarray(split['train'], int), np.asarray(split['test'], int), np.asarray(list(units), dtype=object)
+    return float((u[tr][(f[te] @ f[tr].T).argmax(1)] == u[te]).mean())
