@@ -16,9 +16,9 @@ from .data import read_image, safe_join
 
 # %% auto #0
 __all__ = ['COLORS', 'SHAPES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'read_json_checked', 'read_coco_captions', 'read_karpathy',
-           'read_medpix', 'read_vqa_rad', 'read_vqa_v2', 'make_synthetic_vl', 'default_text_model', 'load_tokenizer',
-           'words', 'CaptionVocab', 'answer_vocab', 'answer_index', 'load_images', 'pad_captions', 'tokenize_texts',
-           'VLPairs']
+           'read_medpix', 'read_vqa_rad', 'read_vqa_v2', 'make_synthetic_vl', 'make_synthetic_flickr30k',
+           'make_synthetic_vqa_v2', 'default_text_model', 'load_tokenizer', 'words', 'CaptionVocab', 'answer_vocab',
+           'answer_index', 'load_images', 'pad_captions', 'tokenize_texts', 'VLPairs']
 
 # %% ../nbs/02d_data_vl.ipynb #67a3c2a1
 def read_json_checked(path:str|Path, # JSON file
@@ -179,6 +179,53 @@ def make_synthetic_vl(out_dir:str|Path, # folder to write (created)
             info=info, licenses=[dict(id=0, name='CC0 (generated)')], images=images, annotations=anns)))
         (out/'data_RAD'/qa_file).write_text(json.dumps(qas, indent=1))
     (out/'data_RAD'/'answer_all_list.json').write_text(json.dumps(sorted(answers)))
+    return out
+
+# %% ../nbs/02d_data_vl.ipynb #aff60516
+def make_synthetic_flickr30k(out_dir:str|Path, # folder to write (created): dataset_flickr30k.json + flickr30k-images/
+                             n:tuple=(8, 4, 4), # images in the Karpathy 'train', 'val', 'test' splits
+                             size:int=64, # image side in pixels
+                             seed:int=1, # generator seed
+                            )->Path:
+    "Write shape scenes as a Karpathy-split Flickr30k folder (five captions per image); return `out_dir`."
+    out, rng = Path(out_dir), np.random.default_rng(seed)
+    (out/'flickr30k-images').mkdir(parents=True, exist_ok=True)
+    images, k = [], 0
+    for split, m in zip(('train', 'val', 'test'), n):
+        for _ in range(m):
+            img, objs = _scene(rng, size)
+            img.save(out/'flickr30k-images'/f'{1000 + k}.jpg', quality=95)
+            images.append(dict(filename=f'{1000 + k}.jpg', imgid=k, split=split,
+                               sentences=[dict(raw=c, tokens=c.split()) for c in _captions(objs)]))
+            k += 1
+    (out/'dataset_flickr30k.json').write_text(json.dumps(dict(dataset='flickr30k', images=images)))
+    return out
+
+def make_synthetic_vqa_v2(out_dir:str|Path, # folder to write (created): the two v2 JSON files + <split>/ images
+                          n_images:int=12, # images (five questions each)
+                          size:int=64, # image side in pixels
+                          seed:int=2, # generator seed
+                          split:str='val2014', # the VQA v2 split name the files carry
+                         )->Path:
+    "Write shape-scene questions in the VQA v2 format (ten human answers each, a few disagreeing); return `out_dir`."
+    out, rng = Path(out_dir), np.random.default_rng(seed)
+    (out/split).mkdir(parents=True, exist_ok=True)
+    qs, anns = [], []
+    for i in range(n_images):
+        img, objs = _scene(rng, size)
+        iid = 500000 + i
+        img.save(out/split/f'COCO_{split}_{iid:012d}.jpg', quality=95)
+        for j, (q, a, t) in enumerate(_questions(objs, rng)):
+            qid = iid * 10 + j
+            alt = {'yes': 'no', 'no': 'yes'}.get(a, 'unsure')
+            given = [a] * 8 + [alt] * 2                                     # two of ten annotators disagree
+            qs.append(dict(image_id=iid, question=q.capitalize(), question_id=qid))
+            anns.append(dict(question_id=qid, image_id=iid, question_type='synthetic', multiple_choice_answer=a,
+                             answer_type='yes/no' if t == 'CLOSED' else 'number' if q.startswith('how many') else 'other',
+                             answers=[dict(answer=x, answer_confidence='yes', answer_id=k + 1) for k, x in enumerate(given)]))
+    info = dict(description='medrepro synthetic shape scenes (NOT real data)')
+    (out/f'v2_OpenEnded_mscoco_{split}_questions.json').write_text(json.dumps(dict(info=info, questions=qs)))
+    (out/f'v2_mscoco_{split}_annotations.json').write_text(json.dumps(dict(info=info, annotations=anns)))
     return out
 
 # %% ../nbs/02d_data_vl.ipynb #c049ab62
