@@ -7,13 +7,16 @@ import pytest
 from medrepro.teach import instructor_answers
 
 ROOT = Path(__file__).resolve().parents[1]
-LABS = {'segmentation-metric': dict(max_images=2), 'captioning-metrics': dict()}   # lab -> parameters that make it small
+# lab -> (parameters that make it small, prefix of its answers' key: the instructor file keeps answers per size and data)
+LABS = {'segmentation-metric': (dict(max_images=2), ''), 'captioning-metrics': ({}, ''),
+        'disease-or-person': (dict(subjects_per_class=8, size=64), 'smoke-')}
 
 
 @pytest.mark.parametrize('lab', sorted(LABS))
 def test_lab_runs_with_the_instructor_answers(lab, tmp_path, shared_data_or_none):
+    small, prefix = LABS[lab]
     kind = 'real' if shared_data_or_none else 'synthetic'
-    params = dict(LABS[lab], data_root=str(shared_data_or_none or tmp_path/'no-data'), predictions=instructor_answers(lab)[kind])
+    params = dict(small, data_root=str(shared_data_or_none or tmp_path/'no-data'), predictions=instructor_answers(lab)[prefix + kind])
     pm.execute_notebook(str(ROOT/'nbs'/'labs'/f'{lab}.ipynb'), str(tmp_path/f'{lab}.ipynb'), parameters=params,
                         kernel_name='python3', cwd=str(ROOT), progress_bar=False)
     out = json.loads((tmp_path/f'{lab}.ipynb').read_text())
