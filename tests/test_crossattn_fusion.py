@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from medrepro.cli import run_paper, evaluate
-from medrepro.data_vl import make_synthetic_vl
+from medrepro.data_vl import make_synthetic_vl, make_synthetic_flickr30k, make_synthetic_vqa_v2
 from medrepro.models_fusion import STANDIN
 
 TABLES = ('table1', 'table1_extra', 'greedy_vs_beam', 'caption_examples', 'table2', 'table2_both_directions', 'table3',
@@ -40,7 +40,8 @@ def _check_run(run):
         assert coco[f'{m} reproduced'].between(0, 100).all(), m
         assert (coco[f'{m} Δ'] - (coco[f'{m} reproduced'] - coco[f'{m} paper'])).abs().max() < 0.11
     assert coco['CIDEr reproduced'].ge(0).all()
-    assert t1.loc['Proposed / Flickr30k'].filter(like='reproduced').isna().all()   # no Flickr30k here: left empty
+    assert t1.loc['Proposed / Flickr30k'].filter(like='reproduced').isna().all()   # no Flickr30k here: left empty ...
+    assert t1.loc['Proposed / Flickr30k', 'data'] == 'data not present (no flickr30k/ in the data root)'   # ... and said so
     t2 = _table(run, 'table2')
     assert t2.loc['Proposed / COCO', 'Top-1 paper'] == pytest.approx(64.3)
     assert t2.loc[[f'{m} / COCO' for m in MODELS], 'Top-5 reproduced'].between(0, 100).all()
@@ -82,6 +83,11 @@ def _check_run(run):
     assert 'reproduced within' not in verdict
     assert set(metrics['table3']) == set(ABLATION)
     assert params['plateau_patience'] == 0 and params['lambda_nce'] == 0.0 and params['allow_random'] is True
+    assert params['cbam_bn'] is True                                   # the original CBAM, with BatchNorm in its spatial gate
+    assert "'Remove Cross-Attention' in Table 3 is NOT the paper's ablation" in verdict   # stated, with the like-for-like VQA-RAD check
+    assert "NOT the paper's ablation" in (run/'tables'/'table3.md').read_text()
+    assert set(metrics['vqa_rad_remove_cross_attention']) == {'proposed_minus_ablation', 'noise_bound'}
+    assert (run/'tables'/'vqa_v2_accuracy.csv').exists()
     assert 'seconds' not in metrics and prov['timing']['total_s'] > 0   # wall times live in the provenance, not the metrics
     for name in CHECKPOINTS: assert (run/'checkpoints'/f'{name}-seed0'/'best.pt').exists(), name
     assert (run/'checkpoints'/'meta.pt').exists()
@@ -106,6 +112,10 @@ def test_smoke_synthetic(synthetic_run):
     assert metrics['synthetic'] is True and prov['synthetic'] is True and prov['data_coco']['synthetic'] is True
     assert 'NOT comparable' in verdict
     assert not (run/'tables'/'medpix_captioning.csv').exists()        # no synthetic MedPix: skipped, said so
+    assert _table(run, 'table2').loc['Proposed / Flickr30k', 'data'].startswith('data not present')
+    assert _table(run, 'vqa_v2_accuracy')['data'].eq('data not present (no vqa_v2/ in the data root)').all()
+    assert 'data not present (no vqa_v2/ in the data root): no VQA v2 row' in verdict
+    assert metrics['vqa_v2'].startswith('data not present') and metrics['flickr30k'].startswith('data not present')
     ex = _table(run, 'caption_examples')
     assert ex['reference'].str.contains('circle|square|triangle').all()   # the shape scenes were read back
 
@@ -213,3 +223,28 @@ def test_collapsed_matcher_fails_check(tmp_path):
     (tmp_path/'metrics.json').write_text(json.dumps({'learning': {'matching': learn}}))
     (tmp_path/'notes'/'verdict.md').write_text('**The main model does not beat the trivial predictor**')
     with pytest.raises(AssertionError, match='collapsed'): check_learns(tmp_path)
+
+
+def test_flickr30k_vqa_v2_formats(tmp_path):
+    """Where the data root holds Flickr30k (Karpathy) and VQA v2, the notebook reads them and fills the paper's Flickr30k
+    rows of Tables 1-2 and a VQA v2 accuracy table (tiny synthetic folders in those formats, profile smoke)."""
+    root = tmp_path/'data'
+    for folder in ('coco2017_captions_mini', 'vqa_rad'): make_synthetic_vl(root/folder, n_train=8, n_val=6, size=48)
+    make_synthetic_flickr30k(root/'flickr30k', n=(8, 3, 4), size=48)
+    make_synthetic_vqa_v2(root/'vqa_v2', n_images=10, size=48)
+    run = run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=root, synthetic='no', runs_dir=tmp_path/'runs')
+    metrics, prov, verdict = \
+        (_read(run, 'metrics.json'), _read(run, 'provenance.json'), (run/'notes'/'verdict.md').read_text())
+    t1, t2 = _table(run, 'table1'), _table(run, 'table2')
+    fl = [f'{m} / Flickr30k' for m in MODELS]
+    assert t1.loc[fl, 'BLEU-1 reproduced'].between(0, 100).all() and t1.loc[fl, 'CIDEr reproduced'].ge(0).all()
+    assert t1.loc['Proposed / Flickr30k', 'CIDEr paper'] == pytest.approx(126.5)
+    assert (t1.loc[fl, 'data'] == 'Flickr30k Karpathy test, 4 images').all()
+    assert t2.loc[fl, 'Top-1 reproduced'].between(0, 100).all() and t2.loc['Proposed / Flickr30k', 'Top-1 paper'] == pytest.approx(60.4)
+    assert 'Flickr30k: Flickr30k Karpathy test, 4 images' in (run/'tables'/'table2.md').read_text()
+    v2 = _table(run, 'vqa_v2_accuracy')
+    assert set(v2.index) == {'Majority answer', 'Proposed', 'Text Features Only'}
+    assert v2['overall'].between(0, 100).all() and v2['data'].str.startswith('VQA v2 (val2014)').all()
+    assert 'VQA v2 accuracy' in verdict and 'Flickr30k rows of Tables 1-2: Flickr30k Karpathy test, 4 images' in verdict
+    assert set(metrics['vqa_v2']) == set(v2.index) and prov['data_flickr30k'] == str(root/'flickr30k')
+    for name in ('Flickr30k-Proposed', 'VQA-v2-Proposed'): assert (run/'checkpoints'/f'{name}-seed0'/'best.pt').exists()
