@@ -181,7 +181,7 @@ def make_synthetic_vl(out_dir:str|Path, # folder to write (created)
     (out/'data_RAD'/'answer_all_list.json').write_text(json.dumps(sorted(answers)))
     return out
 
-# %% ../nbs/02d_data_vl.ipynb #aff60516
+# %% ../nbs/02d_data_vl.ipynb #f697ed8e
 def make_synthetic_flickr30k(out_dir:str|Path, # folder to write (created): dataset_flickr30k.json + flickr30k-images/
                              n:tuple=(8, 4, 4), # images in the Karpathy 'train', 'val', 'test' splits
                              size:int=64, # image side in pixels
