@@ -9,7 +9,7 @@ from medrepro.teach import instructor_answers
 ROOT = Path(__file__).resolve().parents[1]
 # lab -> (parameters that make it small, prefix of its answers' key: the instructor file keeps answers per size and data)
 LABS = {'segmentation-metric': (dict(max_images=2), ''), 'captioning-metrics': ({}, ''),
-        'disease-or-person': (dict(subjects_per_class=8, size=64), 'smoke-')}
+        'disease-or-person': (dict(subjects_per_class=8, size=64), 'smoke-'), 'rare-findings': ({}, '')}
 
 
 @pytest.mark.parametrize('lab', sorted(LABS))
