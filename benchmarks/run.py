@@ -165,7 +165,8 @@ LOADERS = {'default': {}, 'worker': dict(num_workers=1, persistent_workers=True)
 
 def _mri_case(root, quick):
     from medrepro.data_mri import read_mri_folder, sample_subset, MRISlices
-    from medrepro.models_iconvnext import create_mri_model, fs_step
+    from medrepro.models_iconvnext import create_mri_model
+    from medrepro.steps import fs_step
     df = sample_subset(read_mri_folder(root/'alzheimer-mri-4class'), seed=0)
     return MRISlices(df, size=224), create_mri_model('ICN-T'), fs_step, 'IConvNeXt-T (fs_step), MRISlices(size=224)'
 
@@ -260,7 +261,8 @@ def roofline(args):
 def bf16(args):
     "Throughput of medrepro's train step with bf16 autocast vs fp32 (IConvNeXt-T + fs_step when available)."
     try:
-        from medrepro.models_iconvnext import create_mri_model, fs_step
+        from medrepro.models_iconvnext import create_mri_model
+        from medrepro.steps import fs_step
         make, step, what = lambda: create_mri_model('ICN-T'), fs_step, 'IConvNeXt-T (fs_step)'
     except ImportError:
         make, step, what = lambda: timm.create_model('convnext_tiny', num_classes=4), engine.classification_step, 'convnext_tiny'

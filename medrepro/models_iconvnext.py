@@ -10,13 +10,11 @@ from torch import nn
 import torch.nn.functional as F
 from timm.layers import SelectAdaptivePool2d
 from .core import ParamError
-from .engine import to_device, evaluate_classifier
-from .losses import feature_smoothing_loss
+
 
 # %% auto #0
 __all__ = ['FS_FEATURES', 'MRI_MODELS', 'GAGM', 'SEVector', 'final_norm', 'IConvNeXt', 'ConvNeXtTiny', 'BaseCNN',
-           'create_mri_model', 'timm_hub', 'n_params', 'cpu_latency_ms', 'fs_step', 'LogitsOnly', 'evaluate_mri',
-           'logits_features', 'frozen_features', 'LinearProbe']
+           'create_mri_model', 'timm_hub', 'n_params', 'cpu_latency_ms', 'LinearProbe']
 
 # %% ../nbs/04b_models_iconvnext.ipynb #db6ed691
 class GAGM(nn.Module):
@@ -145,53 +143,7 @@ def cpu_latency_ms(model:nn.Module, # model to time (moved to CPU, eval mode)
             t = time.perf_counter(); model(x); ts.append(time.perf_counter() - t)
     return float(np.median(ts) * 1000)
 
-# %% ../nbs/04b_models_iconvnext.ipynb #51065f6c
-def fs_step(model, batch, device, # as `medrepro.engine.fit` calls it
-            lambda_fs:float=0.05,   # weight of the feature smoothing loss
-            trace:list|None=None):  # if a list: one dict of the logs per step is appended to it
-    """Loss CE + `lambda_fs` * L_fs for a model returning `(logits, features)`.
-
-    Logs accuracy, CE, L_fs, the mean length of the features L_fs sees (`fnorm`), their mean squared distance to the
-    batch mean whatever the class (`spread`: 0 when every image gets the same vector) and how many classes the batch's
-    predictions use (`pred_classes`); `fit` averages them per epoch (`train_ce`, `train_fs`, ...)."""
-    x, y = to_device(batch, device)
-    logits, f = model(x)
-    ce, fs = F.cross_entropy(logits, y), feature_smoothing_loss(f.float(), y)
-    pred, fd = logits.argmax(1), f.detach().float()
-    logs = dict(acc=(pred == y).float().mean().item(), ce=ce.item(), fs=fs.item(),
-                fnorm=fd.norm(dim=1).mean().item(), spread=((fd - fd.mean(0)) ** 2).sum(1).mean().item(),
-                pred_classes=float(len(pred.unique())))
-    if trace is not None: trace.append(logs)
-    return ce + lambda_fs * fs, logs
-
-class LogitsOnly(nn.Module):
-    "View of a `(logits, features)` model that returns only the logits (for `evaluate_classifier`, CAM tools)."
-    def __init__(self, model): super().__init__(); self.model = model
-    def forward(self, x): return self.model(x)[0]
-
-def evaluate_mri(model, dl, device)->dict:
-    "Validation loss and accuracy (`medrepro.engine.evaluate_classifier` on the logits)."
-    return evaluate_classifier(LogitsOnly(model), dl, device)
-
-def logits_features(model, batch, device)->tuple:
-    "`medrepro.engine.predict` hook: logits, pre-logit features (what enters the last layer `model.fc`) and targets."
-    x, (y, seen) = batch[0], (batch[1], {})
-    hook = model.fc.register_forward_pre_hook(lambda m, inp: seen.update(f=inp[0]))
-    try: logits, _ = model(to_device(x, device))
-    finally: hook.remove()
-    return logits.float(), seen['f'].float(), y
-
 # %% ../nbs/04b_models_iconvnext.ipynb #499856f7
-@torch.inference_mode()
-def frozen_features(backbone:nn.Module, # a timm model built with `num_classes=0, global_pool=''`
-                    dl,                 # loader of `(x, y)` batches
-                    pool:str='catavgmax', # `GAGM` pooling of the last feature map
-                    device='cpu')->tuple:
-    "GAGM vectors of every image of `dl` from the frozen `backbone` (eval mode) and their targets, as CPU tensors."
-    backbone, gagm, fs, ys = backbone.to(device).eval(), GAGM(pool), [], []
-    for x, y in dl: fs.append(gagm(backbone.forward_features(to_device(x, device))).float().cpu()); ys.append(y)
-    return torch.cat(fs), torch.cat(ys)
-
 class LinearProbe(nn.Module):
     """Linear classifier on standardised frozen features; returns `(logits, standardised features)`.
 
