@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 import torch, timm
 from medrepro.cli import run_paper, RunFailed
+from medrepro.registry import paper_table
 
-TABLES = ('class_balance', 'splits', 'table1', 'learning', 'icn_t_steps', 'fig4_per_class', 'ablation', 'efficiency', 'leakage')
+TABLES = ('class_balance', 'splits', 'table1', 'learning', 'icn_t_steps', 'fig4_per_class', 'ablation', 'efficiency', 'leakage',
+          'paper_claims')
 FIGURES = ('fig2_curves', 'fig3_pca', 'fig4_confusion', 'fig5_roc', 'fig_icn_t_steps')
 
 
@@ -24,6 +26,9 @@ def _check_run(run):
     for t in TABLES: assert (run/'tables'/f'{t}.csv').exists() and (run/'tables'/f'{t}.md').exists(), t
     for f in FIGURES: assert (run/'figures'/f'{f}.html').stat().st_size > 1000, f
     t1 = pd.read_csv(run/'tables'/'table1.csv', index_col=0)
+    claims = pd.read_csv(run/'tables'/'paper_claims.csv', index_col=0)   # the paper's other numbers, from the registry
+    assert list(claims['value paper']) == list(paper_table('iconvnext', 'claims')['value'])
+    assert claims.loc['ICN-T validation loss, after six epochs', 'value reproduced'] == 'not measured'   # one epoch in smoke
     assert list(t1.index) == ['ICN-T', 'CN-T', 'Base CNN']
     assert t1.loc['ICN-T', 'accuracy paper'] == pytest.approx(0.8909)
     for m in ('accuracy', 'precision', 'recall', 'f1'):
