@@ -191,7 +191,7 @@ def test_version(capsys):
 def test_every_option_has_help_and_run_defaults_to_quick(capsys):
     ap = cli._parser()
     subs = next(a for a in ap._actions if a.dest == 'cmd').choices
-    assert set(subs) == {'run', 'batch', 'evaluate', 'report', 'list', 'params'}
+    assert set(subs) == {'run', 'batch', 'evaluate', 'report', 'list', 'params', 'docs'}
     for name, p in subs.items():
         for a in p._actions: assert a.help, f'{name} {a.option_strings or a.dest} has no help'
     assert subs['run'].parse_args(['iconvnext']).profile == 'quick'
