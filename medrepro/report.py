@@ -155,7 +155,7 @@ def verdict(comparison:pd.DataFrame, # output of `compare_with_paper`
     if deltas.empty: return head + 'No reported number was reproduced in this run.' + (f' {context}' if context else '')
     ok, bound = deltas.abs() <= tol, f' (single-seed noise bound: ±{noise:.3g} per number)' if noise is not None else ''
     lines = [f'{(deltas < -tol).sum()} of {len(deltas)} numbers are lower and {(deltas > tol).sum()} higher than the paper; '
-             f'{ok.sum()} within ±{tol:g}, which at this scale is no agreement.' if not_comparable else
+             f'{ok.sum()} within ±{tol:g}, which at this scale is no agreement{bound}.' if not_comparable else
              f'{ok.sum()} of {len(deltas)} reported numbers are reproduced within ±{tol:g}{bound}; '
              f'{(deltas < -tol).sum()} are lower and {(deltas > tol).sum()} higher than the paper.']
     if exclude: lines[0] += f" Not counted: {', '.join(exclude)}."
