@@ -10,8 +10,8 @@ import pandas as pd
 from sklearn import metrics as skm
 
 # %% auto #0
-__all__ = ['per_class', 'classification_metrics', 'confusion', 'noise_bound', 'learning_check', 'best_thresholds',
-           'multilabel_metrics', 'summarize_seeds']
+__all__ = ['per_class', 'classification_metrics', 'confusion', 'noise_bound', 'learning_check', 'multilabel_learning_check',
+           'best_thresholds', 'multilabel_metrics', 'summarize_seeds']
 
 # %% ../nbs/07_metrics.ipynb #d819f426
 def _auroc(y, p):
@@ -61,6 +61,24 @@ def learning_check(y_true, # true class indices, shape (N,)
     bound = noise_bound(trivial, len(y_true))
     return dict(accuracy=acc, trivial_accuracy=trivial, margin=acc - trivial, noise_bound=bound,
                 one_class=bool(len(np.unique(y_pred)) == 1), beats_trivial=bool(acc - trivial > bound))
+
+# %% ../nbs/07_metrics.ipynb #6c8c7ecf
+def multilabel_learning_check(y_true, # binary targets, shape (N, L)
+                              y_prob, # scores, shape (N, L)
+                              thresholds=None, # per-label cut-offs for the yes/no answers; None: 0.5
+                             )->dict:
+    "Mean AUROC against the trivial predictor's 0.5, the margin, its noise bound, and whether every film gets the same answers."
+    from sklearn.metrics import roc_auc_score
+    t, p = np.asarray(y_true), np.nan_to_num(np.asarray(y_prob, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+    ok = [i for i in range(t.shape[1]) if 0 < t[:, i].sum() < len(t)]
+    if not ok: raise ValueError('no label has both positive and negative films: AUROC is undefined')
+    auc = float(np.mean([roc_auc_score(t[:, i], p[:, i]) for i in ok]))
+    n1 = t[:, ok].sum(0).astype(float); n0 = len(t) - n1
+    bound = float(2 * np.sqrt(((n1 + n0 + 1) / (12 * n1 * n0)).sum()) / len(ok))
+    cut = np.full(t.shape[1], 0.5) if thresholds is None else np.asarray(thresholds, dtype=float)
+    one = bool(len(np.unique(p >= cut, axis=0)) == 1)
+    return dict(mean_auroc=auc, trivial_auroc=0.5, margin=auc - 0.5, noise_bound=bound, labels=len(ok),
+                one_class=one, beats_trivial=bool(auc - 0.5 > bound and not one))
 
 # %% ../nbs/07_metrics.ipynb #a06c0552
 def best_thresholds(y_true, # binary targets, shape (N, L)

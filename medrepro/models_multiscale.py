@@ -12,8 +12,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 # %% auto #0
-__all__ = ['BASELINES', 'MIN_SIZE', 'STAND_IN', 'MultiScaleResNet', 'baseline', 'input_size', 'multilabel_learning_check',
-           'cam_layers', 'gradcam']
+__all__ = ['BASELINES', 'MIN_SIZE', 'MultiScaleResNet', 'baseline', 'input_size', 'cam_layers', 'gradcam']
 
 # %% ../nbs/04a_models_multiscale.ipynb #3c474bea
 def _side(scale, side:int)->int:
@@ -79,25 +78,7 @@ def input_size(name:str, # timm model name
     return native if size is None else max(size, MIN_SIZE.get(name, 1))
 
 # %% ../nbs/04a_models_multiscale.ipynb #7c2fa145
-STAND_IN = 'tf_efficientnet_lite0'  # timm name of the packaged ImageNet stand-in (`core.PACKAGED_WEIGHTS`)
-
-# %% ../nbs/04a_models_multiscale.ipynb #6c8c7ecf
-def multilabel_learning_check(y_true, # binary targets, shape (N, L)
-                              y_prob, # scores, shape (N, L)
-                              thresholds=None, # per-label cut-offs for the yes/no answers; None: 0.5
-                             )->dict:
-    "Mean AUROC against the trivial predictor's 0.5, the margin, its noise bound, and whether every film gets the same answers."
-    from sklearn.metrics import roc_auc_score
-    t, p = np.asarray(y_true), np.nan_to_num(np.asarray(y_prob, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
-    ok = [i for i in range(t.shape[1]) if 0 < t[:, i].sum() < len(t)]
-    if not ok: raise ValueError('no label has both positive and negative films: AUROC is undefined')
-    auc = float(np.mean([roc_auc_score(t[:, i], p[:, i]) for i in ok]))
-    n1 = t[:, ok].sum(0).astype(float); n0 = len(t) - n1
-    bound = float(2 * np.sqrt(((n1 + n0 + 1) / (12 * n1 * n0)).sum()) / len(ok))
-    cut = np.full(t.shape[1], 0.5) if thresholds is None else np.asarray(thresholds, dtype=float)
-    one = bool(len(np.unique(p >= cut, axis=0)) == 1)
-    return dict(mean_auroc=auc, trivial_auroc=0.5, margin=auc - 0.5, noise_bound=bound, labels=len(ok),
-                one_class=one, beats_trivial=bool(auc - 0.5 > bound and not one))
+from .core import STAND_IN   # the packaged ImageNet stand-in (`core.PACKAGED_WEIGHTS`), named once in core
 
 # %% ../nbs/04a_models_multiscale.ipynb #31e8f940
 def cam_layers(model:nn.Module)->list[nn.Module]:

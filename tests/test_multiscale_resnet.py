@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from medrepro.cli import run_paper, evaluate
 from medrepro.core import MedreproError
-from medrepro.models_multiscale import STAND_IN
+from medrepro.core import STAND_IN
 
 PAPER = 'multiscale-resnet'
 MS = 'Multi-scale ResNet'
