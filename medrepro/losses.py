@@ -5,11 +5,12 @@
 # %% ../nbs/05_losses.ipynb #18a3d9a9
 from __future__ import annotations
 import torch
+from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['feature_smoothing_loss', 'contrastive_loss', 'info_nce_loss', 'classification_loss', 'sequence_cross_entropy',
-           'joint_loss']
+           'joint_loss', 'class_weighted_loss', 'ClassWeightedLoss']
 
 # %% ../nbs/05_losses.ipynb #3d1b7050
 def feature_smoothing_loss(features:torch.Tensor, # features, shape (N, D)
@@ -108,3 +109,27 @@ def joint_loss(losses:dict, # task name -> scalar loss tensor
     unknown = set(weights) - set(losses) - {'ce', 'cl', 'seq', 'nce'}
     if unknown: raise KeyError(f"weights for unknown task(s) {sorted(unknown)}; tasks are {sorted(losses)}")
     return sum(weights.get(k, 1.0) * v for k, v in losses.items())
+
+# %% ../nbs/05_losses.ipynb #9f7aad53
+def class_weighted_loss(logits:torch.Tensor, # scores, shape (N, C)
+                        targets:torch.Tensor, # multi-hot floats (N, C) when `multilabel`, else class indices (N,)
+                        weights:torch.Tensor, # per label `pos_weight` (multi-label) or per class weight, shape (C,)
+                        multilabel:bool=True, # BCE over C labels (True) or cross-entropy over C classes
+                       )->torch.Tensor:
+    """Class-balanced loss: BCE with logits and `pos_weight=weights`, or cross-entropy with `weight=weights`.
+
+    Shape:
+        logits: (N, C); targets: (N, C) or (N,); returns a scalar tensor.
+    Reference:
+        D. Holbrook (2025), "Multi-Scale Classification of Rare Diseases Using ResNet" (class-balanced cross-entropy).
+    """
+    w = weights.to(logits.device)
+    if multilabel: return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=w)
+    return F.cross_entropy(logits, targets, weight=w)
+
+class ClassWeightedLoss(nn.Module):
+    "`class_weighted_loss` as a module; the weights are a buffer (they move with `.to(device)`)."
+    def __init__(self, weights, multilabel:bool=True):
+        super().__init__(); self.multilabel = multilabel
+        self.register_buffer('weights', torch.as_tensor(weights, dtype=torch.float32))
+    def forward(self, logits, targets): return class_weighted_loss(logits, targets, self.weights, self.multilabel)
