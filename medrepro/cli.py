@@ -4,15 +4,15 @@
 
 # %% ../nbs/10_cli.ipynb #01b7bfec
 from __future__ import annotations
-import re, ast, sys, json, time, shutil, argparse, datetime
+import re, ast, sys, json, time, shutil, argparse, datetime, importlib
 from pathlib import Path
 import nbformat
 import pandas as pd
 import papermill as pm
 from . import __version__
-from .core import (PAPERS, PROFILES, DEVICES, MedreproError, ParamError, check_choice, get_device, project_root,
+from .core import (PAPER_IDS, PROFILES, DEVICES, MedreproError, ParamError, check_choice, get_device, project_root,
                            data_root, cache_dir, _same_kind)
-from .registry import DATASETS
+from .registry import DATASETS, PAPERS
 from .report import render_report, build_site
 
 # %% auto #0
@@ -22,13 +22,13 @@ __all__ = ['NEEDS_JAVA', 'EXIT_CODES', 'paper_notebook', 'available_papers', 'pa
 # %% ../nbs/10_cli.ipynb #08b5efe9
 def paper_notebook(paper:str)->Path:
     "The notebook of `paper` (it must exist)."
-    nb = project_root()/'nbs'/'papers'/f"{check_choice('paper', paper, PAPERS)}.ipynb"
+    nb = project_root()/'nbs'/'papers'/f"{check_choice('paper', paper, PAPER_IDS)}.ipynb"
     if not nb.exists(): raise MedreproError(f"{nb}: the notebook of paper {paper!r} does not exist yet")
     return nb
 
 def available_papers()->list:
     "The papers whose notebook exists."
-    return [p for p in PAPERS if (project_root()/'nbs'/'papers'/f'{p}.ipynb').exists()]
+    return [p for p in PAPER_IDS if (project_root()/'nbs'/'papers'/f'{p}.ipynb').exists()]
 
 def parse_value(s:str):
     "A `-p` value: a Python literal if it parses as one, else the string."
@@ -50,17 +50,28 @@ class _Names(dict):
     "The namespace the PROFILES cell is evaluated in: an unknown name is `_Opaque`."
     def __missing__(self, k): return _Opaque(k)
 
+_IMPORTED = r'^from\s+(medrepro[\w.]*)\s+import\s+.*\bPROFILES\b'   # `from medrepro.x import PROFILES`
+
+def _imported_profiles(line:str)->dict:
+    "The dict that `from medrepro.x import ..., y as PROFILES` binds to `PROFILES`."
+    node = ast.parse(line).body[0]
+    name = next(a.name for a in node.names if (a.asname or a.name) == 'PROFILES')
+    return dict(getattr(importlib.import_module(node.module), name))
+
 def _profiles_source(nb:Path)->str:
-    "Source of the first code cell of `nb` that assigns `PROFILES` ('' if none)."
+    "Source of the first code cell of `nb` that assigns or imports `PROFILES` ('' if none)."
     cells = nbformat.read(str(nb), as_version=4).cells
-    return next((c.source for c in cells if c.cell_type == 'code' and re.search(r'^PROFILES\s*=', c.source, re.M)), '')
+    found = lambda s: re.search(r'^PROFILES\s*=', s, re.M) or re.search(_IMPORTED, s, re.M)
+    return next((c.source for c in cells if c.cell_type == 'code' and found(c.source)), '')
 
 def notebook_profiles(nb:Path, # a paper notebook
                      )->dict:
     "The notebook's `PROFILES` dict (profile -> settings), read without a kernel; `{}` when it has none."
-    try: body = ast.parse(_profiles_source(nb)).body
+    src = _profiles_source(nb)
+    if m := re.search(_IMPORTED, src, re.M): return _imported_profiles(m[0])
+    try: body = ast.parse(src).body
     except SyntaxError: return {}
-    ns = _Names(dict=dict, list=list, tuple=tuple)
+    ns = _Names(dict=dict, list=list, tuple=tuple, PAPERS=PAPERS)
     for st in body:
         if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)): continue
         try: ns[st.targets[0].id] = eval(compile(ast.Expression(st.value), str(nb), 'eval'), {'__builtins__': {}}, ns)
@@ -170,7 +181,7 @@ def run_paper(paper:str, # paper id
               quiet:bool=False, # no progress on stderr
              )->Path:
     "Execute the paper notebook with papermill into `runs_dir/paper/run_id`; return the run folder."
-    check_choice('paper', paper, PAPERS); check_choice('profile', profile, PROFILES); get_device(device)
+    check_choice('paper', paper, PAPER_IDS); check_choice('profile', profile, PROFILES); get_device(device)
     check_choice('synthetic', synthetic, ('auto', 'yes', 'no')); nb = paper_notebook(paper)
     declared = pm.inspect_notebook(str(nb))
     params = check_params(nb, {**(params or {}), **(extra or {})}, profile); _preflight(paper)
@@ -242,7 +253,7 @@ def list_table(root:str|Path|None=None, # data root
               )->pd.DataFrame:
     "One row per paper and dataset: the notebook's profiles, the dataset and where it is found."
     rows = []
-    for paper in PAPERS:
+    for paper in PAPER_IDS:
         nb = project_root()/'nbs'/'papers'/f'{paper}.ipynb'
         profiles = ', '.join(notebook_profiles(nb)) if nb.exists() else '(no notebook yet)'
         for name, d in DATASETS.items():
@@ -296,13 +307,13 @@ def _parser()->argparse.ArgumentParser:
     ap.add_argument('--version', action='version', version=f'medrepro {__version__}')
     sub = ap.add_subparsers(dest='cmd', required=True, metavar='COMMAND')
     r = _sub(sub, 'run', 'run one paper notebook into runs/<paper>/<run-id>/')
-    r.add_argument('paper', choices=PAPERS, metavar='PAPER', help='the paper: ' + ', '.join(PAPERS))
+    r.add_argument('paper', choices=PAPER_IDS, metavar='PAPER', help='the paper: ' + ', '.join(PAPER_IDS))
     r.add_argument('--profile', default='quick', choices=PROFILES, help='smoke (seconds), quick (minutes, the demo; default), paper (the paper\'s settings, hours)')
     r.add_argument('--device', default='auto', choices=DEVICES, help='auto picks cuda, then mps, then cpu (default auto)')
     r.add_argument('--run-id', help='name of the run folder (default <time>-<profile>-<device>); an existing one resumes')
     _common(r)
     b = _sub(sub, 'batch', 'run a grid of papers x devices x profiles, going on past failures')
-    b.add_argument('--papers', nargs='+', default=['all'], choices=('all', *PAPERS), metavar='PAPER', help='papers, or all (default): ' + ', '.join(PAPERS))
+    b.add_argument('--papers', nargs='+', default=['all'], choices=('all', *PAPER_IDS), metavar='PAPER', help='papers, or all (default): ' + ', '.join(PAPER_IDS))
     b.add_argument('--devices', nargs='+', default=['cpu'], choices=DEVICES, metavar='DEVICE', help='devices: ' + ', '.join(DEVICES) + ' (default cpu)')
     b.add_argument('--profiles', nargs='+', default=['quick'], choices=PROFILES, metavar='PROFILE', help='profiles: ' + ', '.join(PROFILES) + ' (default quick)')
     _common(b)
@@ -318,7 +329,7 @@ def _parser()->argparse.ArgumentParser:
     ls = _sub(sub, 'list', 'list the papers, their profiles and the datasets found under the data root')
     ls.add_argument('--data-root', default=None, help='folder holding the datasets (default $MEDREPRO_DATA, else ~/.medrepro/data)')
     pa = _sub(sub, 'params', "show a paper notebook's parameters: default, value per profile, comment")
-    pa.add_argument('paper', choices=PAPERS, metavar='PAPER', help='the paper: ' + ', '.join(PAPERS))
+    pa.add_argument('paper', choices=PAPER_IDS, metavar='PAPER', help='the paper: ' + ', '.join(PAPER_IDS))
     d = _sub(sub, 'docs', 'build the static documentation site: papers with outputs, labs, library, report')
     d.add_argument('--runs-dir', default='runs', help="run folders; each paper's newest finished run (quick first) is rendered (default runs/)")
     d.add_argument('--out', default='_docs', help='the site folder (default _docs/)')

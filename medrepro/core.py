@@ -11,13 +11,13 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PAPERS', 'PROFILES', 'DEVICES', 'PACKAGED_WEIGHTS', 'STAND_IN', 'MedreproError', 'DataError', 'ParamError',
+__all__ = ['PAPER_IDS', 'PROFILES', 'DEVICES', 'PACKAGED_WEIGHTS', 'STAND_IN', 'MedreproError', 'DataError', 'ParamError',
            'check_choice', 'data_root', 'cache_dir', 'project_root', 'seed_everything', 'get_device', 'set_threads',
            'profile_config', 'file_sha256', 'safe_load', 'head_names', 'fit_state', 'packaged_weights_file',
            'by_position', 'load_pretrained', 'git_commit', 'provenance']
 
 # %% ../nbs/00_core.ipynb #df88ef40
-PAPERS = ('multiscale-resnet', 'crossattn-fusion', 'neuron-ensemble', 'iconvnext')
+PAPER_IDS = ('multiscale-resnet', 'crossattn-fusion', 'neuron-ensemble', 'iconvnext')
 PROFILES = ('smoke', 'quick', 'paper')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import markdown as md_lib
-from .core import PAPERS, PROFILES, ParamError, check_choice, provenance, project_root
+from .core import PAPER_IDS, PROFILES, ParamError, check_choice, provenance, project_root
 from .registry import paper_table
 from .data import fingerprint
 
@@ -59,7 +59,7 @@ def start_run(paper:str, # paper id
               run_dir:str|Path|None=None, # run folder; None: runs/<paper>/interactive-<time>
              )->Run:
     "Create (or reopen) a run folder, write its parameters and provenance (with the seeds), and clear old metrics."
-    check_choice('paper', paper, PAPERS); check_choice('profile', profile, PROFILES)
+    check_choice('paper', paper, PAPER_IDS); check_choice('profile', profile, PROFILES)
     run_dir = Path(run_dir or project_root()/'runs'/paper/f"interactive-{datetime.datetime.now():%Y%m%d-%H%M%S}")
     run = Run(run_dir, paper, profile)
     _merge_json(run.dir/'params.json', dict(paper=paper, profile=profile, **params))
@@ -222,13 +222,13 @@ def summary_table(runs_dir:str|Path='runs', # folder of run folders <paper>/<run
                  )->pd.DataFrame:
     "One row per run folder (newest first within a paper) and per batch row without a folder; `dir` is the run folder."
     runs_dir = Path(runs_dir).resolve()
-    rows = {d.resolve(): _run_row(d) for p in PAPERS for d in _run_dirs(runs_dir, p)}
+    rows = {d.resolve(): _run_row(d) for p in PAPER_IDS for d in _run_dirs(runs_dir, p)}
     for i, b in enumerate(_batch_rows(runs_dir)):
         d = Path(b['run_dir']).resolve() if b['run_dir'] else None
         if d in rows: rows[d]['batch'] = b['batch']
         else: rows[i] = _batch_only(b)
     df = pd.DataFrame(list(rows.values()), columns=[*SUMMARY_COLUMNS, 'dir'])
-    return df.iloc[sorted(range(len(df)), key=lambda i: PAPERS.index(df.paper[i]) if df.paper[i] in PAPERS else len(PAPERS))].reset_index(drop=True)
+    return df.iloc[sorted(range(len(df)), key=lambda i: PAPER_IDS.index(df.paper[i]) if df.paper[i] in PAPER_IDS else len(PAPER_IDS))].reset_index(drop=True)
 
 # %% ../nbs/09_report.ipynb #6a1bfdf8
 def _anchor(run_dir:Path)->str: return 'run-' + re.sub(r'[^A-Za-z0-9_-]', '-', f'{run_dir.parent.name}-{run_dir.name}')
@@ -327,10 +327,10 @@ def render_report(runs_dir:str|Path='runs', # folder of run folders <paper>/<run
     "Render the runs under `runs_dir` into one HTML page: the summary grid, then per paper its newest runs."
     if not isinstance(latest, int) or latest < 1: raise ParamError(f"latest={latest!r} should be an integer of at least 1")
     runs_dir, out = Path(runs_dir).resolve(), Path(out).resolve(); out.parent.mkdir(parents=True, exist_ok=True)
-    shown = {d for p in PAPERS for d in _run_dirs(runs_dir, p)[:latest]}
+    shown = {d for p in PAPER_IDS for d in _run_dirs(runs_dir, p)[:latest]}
     body = ['<h1>medrepro: reproduced results</h1><p>Each table shows the paper\'s reported numbers beside the reproduced '
             'ones. Runs on synthetic data are flagged: their numbers only show that the pipeline works.</p><h2>Summary</h2>',
-            _summary_html(summary_table(runs_dir), shown, out.parent), *(_paper_html(runs_dir, p, latest, out.parent) for p in PAPERS)]
+            _summary_html(summary_table(runs_dir), shown, out.parent), *(_paper_html(runs_dir, p, latest, out.parent) for p in PAPER_IDS)]
     (out.parent/'plotly.min.js').write_text(__import__('plotly.offline', fromlist=['x']).get_plotlyjs())
     out.write_text(f'<!doctype html><meta charset="utf-8"><title>medrepro report</title><style>{_CSS}</style>'
                    '<script src="plotly.min.js"></script>' + '\n'.join(body))
@@ -413,7 +413,7 @@ def build_site(out:str|Path='_docs', # the site folder
     "A static documentation site: index, paper notebooks with outputs, labs, library notebooks, and the report."
     out, runs_dir = Path(out).resolve(), Path(runs_dir).resolve()
     nbs = Path(nbs_dir) if nbs_dir else project_root()/'nbs'
-    papers = [_site_paper(runs_dir, p, out) for p in PAPERS]
+    papers = [_site_paper(runs_dir, p, out) for p in PAPER_IDS]
     pages = [('library', f.stem, notebook_html(f, out/'library'/f'{f.stem}.html').relative_to(out).as_posix()) for f in sorted(nbs.glob('[0-9]*.ipynb'))]
     pages += [('lab', f.stem, notebook_html(f, out/'labs'/f'{f.stem}.html').relative_to(out).as_posix()) for f in sorted(nbs.glob('labs/*.ipynb'))]
     render_report(runs_dir, out/'report.html')

@@ -62,7 +62,7 @@ def test_usage_error_exits_2(tmp_path, args, names, capsys):
     assert not (tmp_path/'runs').exists()
 
 
-@pytest.mark.parametrize('paper', core.PAPERS)
+@pytest.mark.parametrize('paper', core.PAPER_IDS)
 def test_bad_param_type_checked_against_profiles(paper):
     "-p epochs=two is caught for every paper: `epochs` defaults to None, so its profile value (an int) is the reference."
     with pytest.raises(ParamError) as e: cli.check_params(cli.paper_notebook(paper), {'epochs': 'two'}, 'quick')
