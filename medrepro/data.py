@@ -5,43 +5,119 @@
 # %% ../nbs/02_data.ipynb #64ce133a
 from __future__ import annotations
 import io, sys, hashlib, warnings
+from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image, UnidentifiedImageError
 from .core import DataError, ParamError, data_root, cache_dir, check_choice
 from .registry import dataset_info
 
 # %% auto #0
-__all__ = ['SYNTHETIC_BANNER', 'read_image', 'readable_images', 'read_csv_checked', 'safe_join', 'locate_dataset', 'fingerprint',
+__all__ = ['FULL_CHECK_MAX', 'CACHE_ITEMS', 'SYNTHETIC_BANNER', 'read_image', 'image_header', 'readable_images', 'LRUCache',
+           'image_cache', 'ImageStream', 'read_csv_checked', 'safe_join', 'locate_dataset', 'fingerprint',
            'split_by_unit', 'split_random', 'LeakageError', 'check_leakage', 'neighbour_same_unit']
 
 # %% ../nbs/02_data.ipynb #0829ba04
-def read_image(path:str|Path, # image file
-               mode:str|None='L', # PIL mode to convert to ('L', 'RGB'), or None to keep
-              )->Image.Image:
-    "Load an image fully; a `DataError` names the file when it is missing, corrupt or truncated."
-    try:
-        with Image.open(path) as im: im.load(); return im.convert(mode) if mode else im.copy()
+@contextmanager
+def _named_errors(path):
+    "Turn a failure to read the image file `path` into a one-line `DataError` naming it."
+    try: yield
     except FileNotFoundError: raise DataError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
 
+def read_image(path:str|Path, # image file
+               mode:str|None='L', # PIL mode to convert to ('L', 'RGB'), or None to keep
+              )->Image.Image:
+    "Load an image fully; a `DataError` names the file when it is missing, corrupt or truncated."
+    with _named_errors(path), Image.open(path) as im:
+        im.load(); return im.convert(mode) if mode else im.copy()
+
+def image_header(path:str|Path, # image file
+                )->tuple:
+    "`(format, (width, height))` from the file's header alone; a `DataError` names a missing or unidentifiable file."
+    with _named_errors(path), Image.open(path) as im: return im.format, im.size
+
 # %% ../nbs/02_data.ipynb #5c007abb
+FULL_CHECK_MAX = 20_000  # `readable_images(check='auto')` decodes tables up to this many rows, and reads headers above
+
 def readable_images(df:pd.DataFrame, # one row per image, with a column of paths
                     on_bad:str='fail', # 'fail': raise on the first broken image; 'skip': drop broken rows
                     col:str='path', # the column of image paths
+                    check:str='auto', # 'full': decode each image; 'header': read headers only; 'auto': see `FULL_CHECK_MAX`
                    )->tuple:
-    "`(rows whose image decodes, {path: reason} of the dropped ones)`; each image is read once with `read_image`."
-    check_choice('on_bad', on_bad, ('fail', 'skip')); bad = {}
+    "`(rows whose image passes the check, {path: reason} of the dropped ones)`; each file is read once."
+    check_choice('on_bad', on_bad, ('fail', 'skip')); check_choice('check', check, ('auto', 'full', 'header')); bad = {}
+    full = check == 'full' or (check == 'auto' and len(df) <= FULL_CHECK_MAX)
     for p in df[col]:
-        try: read_image(p, mode=None)
+        try: read_image(p, mode=None) if full else image_header(p)
         except DataError as e:
             if on_bad == 'fail': raise
             bad[str(p)] = str(e).split(': ', 1)[1]
     if bad: warnings.warn(f"skipped {len(bad)} unreadable image(s), e.g. {next(iter(bad))}")
     return df[~df[col].astype(str).isin(bad)].reset_index(drop=True), bad
+
+# %% ../nbs/02_data.ipynb #bc8d523c
+CACHE_ITEMS = 8192  # decoded images a dataset keeps with `cache=True` (about 400 MB of 224 px grey images)
+
+class LRUCache(OrderedDict):
+    "A dict of at most `size` items: setting one more drops the least recently used (`size=None`: no bound)."
+    def __init__(self, size:int|None=None): super().__init__(); self.size = size
+    def __getitem__(self, k): v = super().__getitem__(k); self.move_to_end(k); return v
+    def __setitem__(self, k, v):
+        super().__setitem__(k, v)
+        while self.size is not None and len(self) > self.size: self.popitem(last=False)
+
+def image_cache(cache:bool|int, # True: at most `CACHE_ITEMS` images; False or 0: none; n: at most n
+               )->LRUCache:
+    "The bounded cache a dataset keeps its decoded images in."
+    if isinstance(cache, bool): return LRUCache(CACHE_ITEMS if cache else 0)
+    if not isinstance(cache, (int, np.integer)) or cache < 0: raise ParamError(f"cache={cache!r}: expected True, False or a number of images >= 0")
+    return LRUCache(int(cache))
+
+# %% ../nbs/02_data.ipynb #f50bf3ac
+def _reason(path)->str:
+    "Why `path` does not decode (the message of `read_image`)."
+    try: read_image(path, None); return 'unreadable while streaming, readable now'
+    except DataError as e: return str(e).split(': ', 1)[1]
+
+class ImageStream(torch.utils.data.Dataset):
+    "Items that each read one image file lazily, through a bounded cache; subclasses define `load` and `item`."
+    def __init__(self, paths, # one image file per item
+                 cache:bool|int=True, # decoded images kept (`image_cache`)
+                 on_bad:str='fail', # a broken image: 'fail' raises naming it; 'skip' serves the next item, listed in `skipped`
+                ):
+        self.paths, self.on_bad, self._cache = list(paths), check_choice('on_bad', on_bad, ('fail', 'skip')), image_cache(cache)
+        self._bad = torch.zeros(len(self.paths), dtype=torch.bool).share_memory_() if on_bad == 'skip' else None
+
+    def __len__(self): return len(self.paths)
+    def load(self, i:int): raise NotImplementedError  # the decoded image of item `i`
+    def item(self, i:int, im): raise NotImplementedError  # the example made of item `i` and its decoded image
+
+    def image(self, i:int):
+        "The decoded image of item `i`, through the cache."
+        if i in self._cache: return self._cache[i]
+        im = self._cache[i] = self.load(i)
+        return im
+
+    def __getitem__(self, i:int):
+        for k in range(len(self)):  # item `i`, or with 'skip' the next one that decodes
+            j = (i + k) % len(self)
+            try: im = self.image(j)
+            except DataError:
+                if self._bad is None: raise
+                self._bad[j] = True; continue
+            return self.item(j, im)
+        raise DataError(f"none of the {len(self)} images decodes, e.g. {self.paths[0]}")
+
+    @property
+    def skipped(self)->dict:
+        "`{path: reason}` of the broken images met so far, by this process or its `DataLoader` workers."
+        return {} if self._bad is None else {str(self.paths[j]): _reason(self.paths[j]) for j in self._bad.nonzero().flatten().tolist()}
 
 # %% ../nbs/02_data.ipynb #8259ebca
 def read_csv_checked(path:str|Path, # CSV file
