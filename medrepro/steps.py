@@ -7,12 +7,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .engine import to_device, evaluate_classifier
+from .engine import to_device, evaluate_classifier, predict
 from .losses import feature_smoothing_loss
 from .models_iconvnext import GAGM
 
 # %% auto #0
-__all__ = ['fs_step', 'LogitsOnly', 'evaluate_mri', 'logits_features', 'frozen_features']
+__all__ = ['fs_step', 'LogitsOnly', 'evaluate_mri', 'logits_features', 'frozen_features', 'to_prob', 'label_accuracy',
+           'label_step', 'evaluate_labels']
 
 # %% ../nbs/08a_steps.ipynb #51065f6c
 def fs_step(model, batch, device, # as `medrepro.engine.fit` calls it
@@ -60,3 +61,24 @@ def frozen_features(backbone:nn.Module, # a timm model built with `num_classes=0
     backbone, gagm, fs, ys = backbone.to(device).eval(), GAGM(pool), [], []
     for x, y in dl: fs.append(gagm(backbone.forward_features(to_device(x, device))).float().cpu()); ys.append(y)
     return torch.cat(fs), torch.cat(ys)
+
+# %% ../nbs/08a_steps.ipynb #28be5ecc
+def to_prob(logits:torch.Tensor, multilabel:bool=True)->torch.Tensor:
+    "Probabilities: a sigmoid per label (multi-label) or a softmax over the classes."
+    return torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)
+
+def label_accuracy(prob:torch.Tensor, t:torch.Tensor, multilabel:bool=True)->torch.Tensor:
+    "Label-wise accuracy at 0.5 (multi-label) or top-1 accuracy (classes): the ACC of a training curve."
+    return ((prob >= .5).float() == t).float().mean() if multilabel else (prob.argmax(1) == t).float().mean()
+
+def label_step(model, batch, device, # as `medrepro.engine.fit` calls it
+               loss_fn, # (logits, targets) -> loss, e.g. `losses.ClassWeightedLoss`
+               multilabel:bool=True): # sigmoid per label or softmax over classes
+    "Loss of `model(x)` against the targets, with the batch ACC as a log."
+    x, t = to_device(batch, device); logits = model(x)
+    return loss_fn(logits, t), dict(acc=label_accuracy(to_prob(logits.detach(), multilabel), t, multilabel).item())
+
+def evaluate_labels(model, dl, device, loss_fn, multilabel:bool=True)->dict:
+    "Loss and ACC of `model` over all of `dl` at once (the validation hook of `engine.fit`)."
+    logits, t = map(torch.from_numpy, predict(model, dl, device))
+    return dict(loss=loss_fn(logits, t).item(), acc=label_accuracy(to_prob(logits, multilabel), t, multilabel).item())
