@@ -194,6 +194,8 @@ PAPERS['iconvnext'] = dict(
     text='shared/papers/iconvnext', datasets=['alzheimer-mri-4class'],
     setup=dict(size=224, batch_size=4, lr=1e-3, epochs=10, subset_scale=1.0, lambda_fs=0.05, augment=[], backbone='convnext_tiny',
                variants=[['Base CNN', 5e-3, 40], ['ICN-T', 5e-3, 10], ['CN-T', 5e-3, 10]]),
+    split=[0.7, 0.1, 0.2],   # train, validation, test shares (of slices, at random)
+    panels={'(a)': ['ICN-T', 5e-3, 10], '(b)': ['CN-T', 5e-3, 10], '(c)': ['Base CNN', 5e-3, 40], '(d)': ['Base CNN', 1e-3, 10]},   # Figs 3-5: model, lr, epochs
     tables=dict(
         table1=dict(_note="Xia, Yin, Li 2025, Table 1 (Alzheimer MRI 4-class, 779-image subset, 10 epochs)",
             **_rows(['accuracy', 'precision', 'recall', 'f1'], {
