@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #e3f069b5
 from __future__ import annotations
-import os, sys, json, random, hashlib, importlib, platform, subprocess, warnings, datetime
+import os, re, sys, json, random, hashlib, importlib, platform, subprocess, warnings, datetime
 from importlib import metadata
 from pathlib import Path
 import numpy as np
@@ -12,9 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['PAPER_IDS', 'PROFILES', 'DEVICES', 'PACKAGED_WEIGHTS', 'STAND_IN', 'MedreproError', 'DataError', 'ParamError',
-           'check_choice', 'data_root', 'cache_dir', 'project_root', 'seed_everything', 'get_device', 'set_threads',
-           'profile_config', 'file_sha256', 'safe_load', 'head_names', 'fit_state', 'packaged_weights_file',
-           'by_position', 'load_pretrained', 'git_commit', 'provenance']
+           'check_choice', 'data_root', 'cache_dir', 'project_root', 'checkpoint_name', 'seed_everything', 'get_device',
+           'set_threads', 'profile_config', 'file_sha256', 'safe_load', 'head_names', 'fit_state',
+           'packaged_weights_file', 'by_position', 'load_pretrained', 'git_commit', 'provenance']
 
 # %% ../nbs/00_core.ipynb #df88ef40
 PAPER_IDS = ('multiscale-resnet', 'crossattn-fusion', 'neuron-ensemble', 'iconvnext')
@@ -55,6 +55,13 @@ def project_root()->Path:
     "The repository root (the folder holding `settings.ini`), or the current folder outside a checkout."
     here = Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd()
     return next((p for p in [here, *here.parents] if (p/'settings.ini').exists()), Path.cwd())
+
+# %% ../nbs/00_core.ipynb #8aebcd42
+def checkpoint_name(key:str, # the training's name, e.g. 'ICN-T' or 'ablation|GAP only'
+                    seed:int, # its seed
+                   )->str:
+    "The one naming rule of checkpoint folders: `key` with runs of other characters than letters, digits, `.` and `-` as `_`, then the seed."
+    return re.sub(r'[^A-Za-z0-9.-]+', '_', key).strip('_') + f'-seed{seed}'
 
 # %% ../nbs/00_core.ipynb #5c307365
 def seed_everything(seed:int=0 # the run's seed

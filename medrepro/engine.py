@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_engine.ipynb #e0635ea0
 from __future__ import annotations
-import os, time, math, hashlib
+import os, json, time, math, hashlib
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from typing import Callable
@@ -13,11 +13,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
-from .core import MedreproError, ParamError, seed_everything, check_choice, safe_load
+from .core import MedreproError, ParamError, seed_everything, check_choice, safe_load, checkpoint_name, git_commit
 
 # %% auto #0
 __all__ = ['TrainConfig', 'make_optimizer', 'make_scheduler', 'to_device', 'classification_step', 'evaluate_classifier',
-           'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'train_epoch', 'FitResult', 'fit', 'predict']
+           'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'train_epoch', 'FitResult', 'fit', 'read_back',
+           'train_or_load', 'predict']
 
 # %% ../nbs/08_engine.ipynb #401c7850
 @dataclass
@@ -140,6 +141,7 @@ class FitResult:
     best_path:Path|None    # best checkpoint (on `monitor`)
     last_path:Path|None    # last checkpoint
     resumed_epochs:int=0   # epochs read back from `last.pt` instead of trained in this call
+    origin:dict|None=None  # who wrote the checkpoint read back (run folder, commit), when one was
 
 _RESUME_FREE = ('epochs', 'early_stopping', 'progress')   # the settings a resumed run may change
 
@@ -179,17 +181,18 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         ckpt_dir:str|Path|None=None, # where best.pt / last.pt go; resumes from last.pt
         tag:dict|None=None, # what else a resume must match, e.g. model settings and the data fingerprint
         restore_best:bool=False, # leave the best epoch's weights in `model` (from best.pt, else from a copy in memory)
+        origin:dict|None=None, # stored in the checkpoints: who trained them (e.g. run folder and commit)
        )->FitResult:
     "Train `model`, keeping the best checkpoint on `cfg.monitor`; resume from `ckpt_dir/last.pt` when present."
     device = torch.device(device); model.to(device)
     opt, ckpt_dir = make_optimizer(model, cfg), Path(ckpt_dir) if ckpt_dir else None
     sched = make_scheduler(opt, cfg)
-    st, context, kept = dict(epoch=0, history=[], best=None, best_row=None, stale=0), _context(model, train_dl, tag), None
+    st, context, kept, read = dict(epoch=0, history=[], best=None, best_row=None, stale=0), _context(model, train_dl, tag), None, None
     if ckpt_dir and (ckpt_dir/'last.pt').exists():
         ck = load_checkpoint(ckpt_dir/'last.pt'); _check_resume(ckpt_dir/'last.pt', ck['config'], cfg)
         _check_context(ckpt_dir/'last.pt', ck.get('context'), context)
         model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
-        sched and sched.load_state_dict(ck['scheduler']); st = ck['state']
+        sched and sched.load_state_dict(ck['scheduler']); st, read = ck['state'], ck.get('origin')
     resumed = st['epoch']
     for epoch in range(resumed, cfg.epochs):
         if cfg.early_stopping and st['stale'] >= cfg.early_stopping: break   # checked first: a resumed run stays stopped
@@ -206,13 +209,60 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         if improved: st.update(best=row[cfg.monitor], best_row=row)
         if improved and restore_best and not ckpt_dir: kept = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if ckpt_dir:
-            ck = dict(model=model.state_dict(), **(dict(optimizer=opt.state_dict(), scheduler=sched.state_dict() if sched else None,
+            ck = dict(model=model.state_dict(), origin=origin, **(dict(optimizer=opt.state_dict(), scheduler=sched.state_dict() if sched else None,
                                                         state=st, config=asdict(cfg), context=context) if cfg.resumable else {}))
             if improved: save_checkpoint(ck, ckpt_dir/'best.pt')
             if cfg.resumable: save_checkpoint(ck, ckpt_dir/'last.pt')
     if restore_best: _restore(model, ckpt_dir, kept)
     return FitResult(pd.DataFrame(st['history']), st['best_row'], ckpt_dir/'best.pt' if ckpt_dir else None,
-                     ckpt_dir/'last.pt' if ckpt_dir else None, resumed)
+                     ckpt_dir/'last.pt' if ckpt_dir else None, resumed, read)
+
+# %% ../nbs/08_engine.ipynb #57c4cd03
+def _trainings(run, name:str, rec:dict):
+    "Add `rec` under `trainings.<name>` of the run's provenance."
+    prov = run.dir/'provenance.json'
+    old = json.loads(prov.read_text()).get('trainings', {}) if prov.exists() else {}
+    run.record('trainings', {**old, name: rec})
+
+def _trained_by(ck:dict, run_dir:Path)->dict:
+    "Who trained checkpoint `ck` of run `run_dir`: its stored origin, else the run's commit from its provenance."
+    prov = run_dir/'provenance.json'
+    return ck.get('origin') or dict(run=str(run_dir), commit=json.loads(prov.read_text()).get('git_commit') if prov.exists() else None)
+
+# %% ../nbs/08_engine.ipynb #b72ef948
+def read_back(run, # the run that uses the weights
+              name:str, # checkpoint folder name (`checkpoint_name`)
+              model:torch.nn.Module, # loaded in place
+              eval_from:str|Path, # the finished run folder that trained it
+             )->FitResult:
+    "Load `<eval_from>/checkpoints/<name>/best.pt` into `model` and record where it came from; nothing is trained."
+    f = Path(eval_from)/'checkpoints'/name/'best.pt'
+    if not f.exists(): raise MedreproError(f"eval_from: {f} does not exist (was {name} trained and kept in {eval_from}?)")
+    ck = load_checkpoint(f, model)
+    _trainings(run, name, dict(read_back='best.pt', trained_by=_trained_by(ck, Path(eval_from))))
+    return FitResult(pd.DataFrame(), None, f, None, 0, _trained_by(ck, Path(eval_from)))
+
+def train_or_load(run, # the run (`report.Run`): checkpoints go to `run.checkpoint_dir(key, cfg.seed)`
+                  key:str, # the training's name, e.g. 'ICN-T' or 'ablation|GAP only'
+                  model:torch.nn.Module, # trained (or loaded) in place; ends with its best epoch's weights
+                  train_dl, # training loader
+                  valid_dl, # validation loader
+                  cfg:TrainConfig, # settings (its seed names the checkpoint folder)
+                  *,
+                  device='cpu', # torch device or name
+                  step:Callable=classification_step, # batch -> loss or (loss, logs)
+                  evaluate:Callable=evaluate_classifier, # (model, loader, device) -> dict of numbers
+                  eval_from:str|Path|None=None, # a finished run folder: load its weights for `key`, train nothing
+                  keep:bool=True, # keep checkpoints in the run folder (False: the best weights stay in memory only)
+                  tag:dict|None=None, # what else a resume must match (model settings, data fingerprint)
+                 )->FitResult:
+    "Train `model` as `key` (resuming from the run's checkpoints) and leave its best weights in it; or load them from `eval_from`."
+    name = checkpoint_name(key, cfg.seed)
+    if eval_from: return read_back(run, name, model, eval_from)
+    res = fit(model, train_dl, valid_dl, cfg, device=device, step=step, evaluate=evaluate, tag=tag, restore_best=True,
+              ckpt_dir=run.checkpoint_dir(key, cfg.seed) if keep else None, origin=dict(run=str(run.dir), commit=git_commit()))
+    if res.resumed_epochs: _trainings(run, name, dict(read_back_epochs=res.resumed_epochs, trained_by=res.origin))
+    return res
 
 # %% ../nbs/08_engine.ipynb #207ea54e
 def _logits_targets(model, batch, device):

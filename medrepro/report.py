@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import markdown as md_lib
-from .core import PAPER_IDS, PROFILES, ParamError, check_choice, provenance, project_root
+from .core import PAPER_IDS, checkpoint_name, PROFILES, ParamError, check_choice, provenance, project_root
 from .registry import paper_table
 from .data import fingerprint
 
@@ -50,6 +50,7 @@ class Run:
     def log_metrics(self, metrics:dict): _merge_json(self.dir/'metrics.json', metrics)
     def record(self, key:str, value): _merge_json(self.dir/'provenance.json', {key: value})
     def metrics(self)->dict: return json.loads((self.dir/'metrics.json').read_text()) if (self.dir/'metrics.json').exists() else {}
+    def checkpoint_dir(self, key:str, seed:int)->Path: return self.dir/'checkpoints'/checkpoint_name(key, seed)   # one rule for every paper
     def __repr__(self): return f'Run({self.paper}, {self.profile}, {self.dir})'
 
 # %% ../nbs/09_report.ipynb #06780419
