@@ -7,11 +7,14 @@ PKG = Path(__file__).resolve().parents[1]/'medrepro'
 MODULES = sorted(p.stem for p in PKG.glob('*.py') if not p.stem.startswith('_'))
 # module prefix -> medrepro modules and third-party packages it must not import
 FORBIDDEN = {
-    'models_': dict(own=('engine', 'metrics', 'report', 'cli', 'data'), ext=('papermill', 'markdown', 'plotly')),
-    'losses': dict(own=('engine', 'metrics', 'report', 'cli', 'data', 'models'), ext=('papermill', 'markdown', 'plotly')),
-    'data': dict(own=('models', 'losses', 'engine', 'report', 'cli'), ext=('papermill', 'markdown')),
-    'engine': dict(own=('report', 'cli'), ext=('papermill', 'markdown')),
-    'metrics': dict(own=('engine', 'report', 'cli', 'models'), ext=('papermill', 'markdown')),
+    'models_': dict(own=('engine', 'metrics', 'report', 'cli', 'data', 'study_', 'figures'), ext=('papermill', 'markdown', 'plotly')),
+    'losses': dict(own=('engine', 'metrics', 'report', 'cli', 'data', 'models', 'study_', 'figures'), ext=('papermill', 'markdown', 'plotly')),
+    'data': dict(own=('models', 'losses', 'engine', 'report', 'cli', 'study_', 'figures'), ext=('papermill', 'markdown')),
+    'engine': dict(own=('report', 'cli', 'study_'), ext=('papermill', 'markdown')),
+    'distributed': dict(own=('report', 'cli', 'study_'), ext=('papermill', 'markdown')),
+    'figures': dict(own=('cli', 'study_'), ext=('papermill',)),
+    'study_': dict(own=('cli',), ext=('papermill',)),   # one paper's orchestration: any library module, not the CLI
+    'metrics': dict(own=('engine', 'report', 'cli', 'models', 'study_'), ext=('papermill', 'markdown')),
     'core': dict(own=('registry', 'data', 'models', 'losses', 'engine', 'metrics', 'report', 'cli'), ext=('papermill', 'markdown')),
     'registry': dict(own=('data', 'models', 'losses', 'engine', 'metrics', 'report', 'cli'), ext=('papermill', 'markdown')),
 }
