@@ -143,7 +143,12 @@ PAPERS['multiscale-resnet'] = dict(
         table1=dict(_note="Holbrook 2025, Table 1 (NIH ChestX-ray14); 'ResNet' is the paper's multi-scale ResNet",
             **_rows(['accuracy', 'recall', 'precision', 'f1'], {
                 'VGG': (.78, .70, .72, .71), 'Inception': (.82, .75, .77, .76), 'DenseNet': (.85, .80, .81, .80),
-                'EfficientNet': (.88, .84, .85, .84), 'ResNet': (.90, .87, .86, .86)}))))
+                'EfficientNet': (.88, .84, .85, .84), 'ResNet': (.90, .87, .86, .86)})),
+        claims=dict(_note="Holbrook 2025, numbers given outside Table 1 (Fig 2: accuracy per epoch)",
+            **_rows(['value'], {'Fig 2: epochs of training shown (about)': (100,), 'Fig 2: final accuracy (about)': (.9,)})),
+        anchors=dict(_note="Not from the paper: a public ChestX-ray14 result for scale (Rajpurkar et al. 2017, CheXNet, "
+                           "DenseNet-121, ImageNet-pretrained, 224 px, its own random patient-wise split)",
+            **_rows(['mean AUROC'], {'CheXNet (Rajpurkar 2017; own random patient split, 224 px)': (.84,)}))))
 
 # %% ../nbs/01_registry.ipynb #39be24da
 PAPERS['crossattn-fusion'] = dict(
