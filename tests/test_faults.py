@@ -1,6 +1,6 @@
 """Fault tests: bad input gets one clear error naming the file or parameter, with nothing written half-way;
 training survives NaNs, SIGKILL and a crash during a checkpoint write; runs are deterministic; loading is safe."""
-import importlib.util, json, os, pickle, signal, subprocess, sys, textwrap, time
+import json, os, pickle, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -11,7 +11,6 @@ from medrepro import core, data, engine
 from medrepro.core import DataError, MedreproError, ParamError
 
 ROOT = Path(__file__).resolve().parents[1]
-has = lambda mod: importlib.util.find_spec(f'medrepro.{mod}') is not None
 
 
 def one_line(err, *names):
@@ -82,7 +81,6 @@ def test_read_image_bad_file(tmp_path, ext, kind):
     one_line(e, path)
 
 
-@pytest.mark.skipif(not has('data_mri'), reason='medrepro.data_mri not exported yet')
 @pytest.mark.parametrize('kind', ['corrupt', 'truncated'])
 def test_mri_loader_bad_jpeg(tmp_path, kind):
     "A corrupt slice in a class folder fails loudly when served, naming the file (never a silent wrong label)."
@@ -105,7 +103,6 @@ def test_mri_loader_bad_jpeg(tmp_path, kind):
     assert good.set_index('path').label.to_dict() == df[df.path != str(bad)].set_index('path').label.to_dict()
 
 
-@pytest.mark.skipif(not has('data_mri'), reason='medrepro.data_mri not exported yet')
 def test_mri_loader_empty_class_folder(tmp_path):
     "An empty class folder is an error naming the folder and the class."
     from medrepro.data_mri import read_mri_folder, MRI_DIR
@@ -134,7 +131,6 @@ def _cxr_copy(tmp_path, n=6, bad=None):
     return root, root/CXR_CSV
 
 
-@pytest.mark.skipif(not has('data_cxr'), reason='medrepro.data_cxr not exported yet')
 @pytest.mark.parametrize('kind', ['corrupt', 'truncated'])
 def test_cxr_loader_bad_png(tmp_path, kind):
     "A corrupt film fails loudly when the dataset serves it, naming the file."
@@ -164,7 +160,6 @@ def test_csv_missing_file(tmp_path):
     one_line(e, tmp_path/'none.csv')
 
 
-@pytest.mark.skipif(not has('data_cxr'), reason='medrepro.data_cxr not exported yet')
 @pytest.mark.parametrize('fault', ['missing column', 'truncated'])
 def test_cxr_loader_bad_csv(tmp_path, fault):
     "read_cxr14 on a Data_Entry_2017.csv without 'Patient ID', or cut in its last line."
@@ -176,7 +171,6 @@ def test_cxr_loader_bad_csv(tmp_path, fault):
     one_line(e, csv, 'Patient ID' if fault == 'missing column' else 'truncated')
 
 
-@pytest.mark.skipif(not has('data_cells'), reason='medrepro.data_cells not exported yet')
 @pytest.mark.parametrize('rle', ['1 5 95 10', '0 3', '101 1', '5 -2'])
 def test_rle_out_of_bounds(rle):
     from medrepro.data_cells import rle_decode
@@ -184,7 +178,6 @@ def test_rle_out_of_bounds(rle):
     one_line(e, 'train.csv, row 7')
 
 
-@pytest.mark.skipif(not has('data_cells'), reason='medrepro.data_cells not exported yet')
 def test_sartorius_loader_rle_out_of_bounds(tmp_path):
     "An out-of-bounds RLE in train.csv names the file and the row when the image is loaded."
     from medrepro.data_cells import SartoriusCells, rle_encode
@@ -432,7 +425,6 @@ def test_safe_join_refuses_escape(tmp_path, rel):
     assert data.safe_join(root, 'images/a.png') == (root/'images'/'a.png').resolve()
 
 
-@pytest.mark.skipif(not has('data_cxr'), reason='medrepro.data_cxr not exported yet')
 def test_cxr_annotation_path_cannot_escape(tmp_path):
     "An 'Image Index' pointing outside images/ is refused, naming it."
     from medrepro.data_cxr import read_cxr14
@@ -443,7 +435,6 @@ def test_cxr_annotation_path_cannot_escape(tmp_path):
     one_line(e, '../../secret.png')
 
 
-@pytest.mark.skipif(not has('data_cells'), reason='medrepro.data_cells not exported yet')
 def test_sartorius_annotation_path_cannot_escape(tmp_path):
     "An id in train.csv that climbs out of the dataset folder is refused when loaded."
     from medrepro.data_cells import SartoriusCells
