@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from sklearn.metrics import roc_curve
+
 
 # %% auto #0
-__all__ = ['curves']
+__all__ = ['curves', 'overlay_curves', 'roc_curves', 'heatmap_grid']
 
 # %% ../nbs/09a_figures.ipynb #dfc8d575
 def curves(histories:dict, # name -> `FitResult.history` (columns epoch, train_<q>, valid_<q>)
@@ -26,3 +28,47 @@ def curves(histories:dict, # name -> `FitResult.history` (columns epoch, train_<
                                                        legendgroup=f'{part} {q}', showlegend=c == 1, row=r, col=c)
             fig.update_yaxes(title_text=q if c == 1 else None, row=r, col=c)
     return fig.update_layout(title=title, height=260 * len(quantities))
+
+# %% ../nbs/09a_figures.ipynb #3cccf236
+def overlay_curves(history:pd.DataFrame, # `FitResult.history` rows of several trainings, with a column `by` naming each
+                   quantity:str='acc', # the logged quantity: columns `train_<quantity>` and `valid_<quantity>`
+                   by:str='model', # the column that names the training
+                   title:str='', # figure title
+                  )->go.Figure:
+    "Training (dashed) and validation (solid) `quantity` per epoch, one colour per training, in one panel."
+    import plotly.express as px
+    long = pd.concat([history.assign(split=p, value=history[f'{p}_{quantity}']) for p in ('train', 'valid')])
+    fig = px.line(long, x='epoch', y='value', color=by, line_dash='split', markers=True,
+                  line_dash_map={'train': 'dash', 'valid': 'solid'}, title=title)
+    return fig.update_layout(yaxis_title=quantity.upper(), xaxis_dtick=1 if history['epoch'].max() <= 10 else None)
+
+# %% ../nbs/09a_figures.ipynb #e6c118b6
+def roc_curves(y_true:np.ndarray, # binary targets, shape (N, L) (one-hot for classes)
+               y_score:np.ndarray, # scores, shape (N, L)
+               names:list, # the L labels
+               auroc:list|None=None, # AUROC per label, shown in the legend
+               title:str='', # figure title
+              )->go.Figure:
+    "One ROC curve per label that has both positives and negatives, and the chance diagonal."
+    fig = go.Figure()
+    for i, name in enumerate(names):
+        if 0 < y_true[:, i].sum() < len(y_true):
+            fpr, tpr, _ = roc_curve(y_true[:, i], y_score[:, i])
+            fig.add_trace(go.Scatter(x=fpr, y=tpr, mode='lines', name=name if auroc is None else f'{name} ({auroc[i]:.2f})'))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode='lines', line=dict(dash='dot', color='grey'), name='chance'))
+    return fig.update_layout(title=title, xaxis_title='false positive rate', yaxis_title='true positive rate')
+
+# %% ../nbs/09a_figures.ipynb #c09fd6e0
+def heatmap_grid(images:list, # grey images, each (H, W)
+                 maps:list, # one map per image, (H, W), values in [0, 1]
+                 titles:list, # one title per image
+                 title:str='', # figure title
+                 height:int=330, # figure height in px
+                )->go.Figure:
+    "One row of images, each with its heat map laid over it (jet, 40% opaque), axes hidden, aspect kept."
+    fig = make_subplots(rows=1, cols=len(images), subplot_titles=titles)
+    for j, (img, m) in enumerate(zip(images, maps), 1):
+        fig.add_trace(go.Heatmap(z=np.asarray(img)[::-1], colorscale='gray', showscale=False), row=1, col=j)
+        fig.add_trace(go.Heatmap(z=np.asarray(m)[::-1], colorscale='Jet', opacity=0.4, showscale=j == 1, zmin=0, zmax=1), row=1, col=j)
+    fig.update_xaxes(visible=False).update_yaxes(visible=False, scaleanchor='x')
+    return fig.update_layout(title=title, height=height)
