@@ -12,7 +12,7 @@ from sklearn.metrics import roc_curve
 
 
 # %% auto #0
-__all__ = ['curves', 'overlay_curves', 'roc_curves', 'heatmap_grid']
+__all__ = ['curves', 'overlay_curves', 'roc_curves', 'heatmap_grid', 'panel_grid', 'pca_grid', 'confusion_grid', 'roc_grid']
 
 # %% ../nbs/09a_figures.ipynb #dfc8d575
 def curves(histories:dict, # name -> `FitResult.history` (columns epoch, train_<q>, valid_<q>)
@@ -72,3 +72,70 @@ def heatmap_grid(images:list, # grey images, each (H, W)
         fig.add_trace(go.Heatmap(z=np.asarray(m)[::-1], colorscale='Jet', opacity=0.4, showscale=j == 1, zmin=0, zmax=1), row=1, col=j)
     fig.update_xaxes(visible=False).update_yaxes(visible=False, scaleanchor='x')
     return fig.update_layout(title=title, height=height)
+
+# %% ../nbs/09a_figures.ipynb #cceb543b
+import plotly.express as px
+from sklearn.decomposition import PCA
+from sklearn.metrics import auc as sk_auc
+
+# %% ../nbs/09a_figures.ipynb #a42779c9
+def panel_grid(titles:list, # one subplot title per panel
+               scene:bool=False, # 3D panels (plotly scenes)
+               **kw, # more `make_subplots` arguments
+              )->tuple:
+    "Subplots with one panel per title, three to a row; also the (row, col) of each panel."
+    n = len(titles); rows, cols = -(-n // 3), min(n, 3)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, specs=[[{'type': 'scene'} if scene else {}] * cols] * rows, **kw)
+    fig.update_annotations(font_size=13)
+    return fig, [(i // 3 + 1, i % 3 + 1) for i in range(n)]
+
+# %% ../nbs/09a_figures.ipynb #bdc437d3
+def pca_grid(feats:dict, # panel title -> (features [n, d], class index [n])
+             labels:list, # class names (index = class)
+             title:str='', # figure title
+            ):
+    "3D PCA of each panel's features, one colour per class (drag to rotate)."
+    fig, pos = panel_grid(list(feats), scene=True)
+    for i, ((f, y), (pr, pc)) in enumerate(zip(feats.values(), pos)):
+        k = min(3, *f.shape)
+        z = np.zeros((len(y), 3)); z[:, :k] = PCA(k).fit_transform(f)
+        for c, lab in enumerate(labels):
+            s = y == c
+            fig.add_scatter3d(x=z[s, 0], y=z[s, 1], z=z[s, 2], mode='markers', marker=dict(size=3, color=px.colors.qualitative.Plotly[c]),
+                              name=lab, legendgroup=lab, showlegend=i == 0, row=pr, col=pc)
+    return fig.update_layout(title=title, height=450 * pos[-1][0])
+
+# %% ../nbs/09a_figures.ipynb #98913cda
+def confusion_grid(cms:dict, # panel title -> confusion matrix (rows: true, columns: predicted), e.g. `metrics.confusion`
+                   names:list|None=None, # axis labels (default: the matrix's own)
+                   title:str='', # figure title
+                  ):
+    "One heatmap per confusion matrix, counts written in the cells, one shared colour scale."
+    fig, pos = panel_grid(list(cms), horizontal_spacing=0.05)
+    for cm, (pr, pc) in zip(cms.values(), pos):
+        names_ = names or list(cm.columns)
+        fig.add_heatmap(z=cm.values, x=names_, y=names_, text=cm.values, texttemplate='%{text}', coloraxis='coloraxis', row=pr, col=pc)
+    fig.update_yaxes(autorange='reversed'); fig.update_yaxes(title='true', col=1); fig.update_xaxes(title='predicted', row=pos[-1][0])
+    for c in (2, 3): fig.update_yaxes(showticklabels=False, col=c)
+    return fig.update_layout(title=title, coloraxis=dict(colorscale='Blues'), height=420 * pos[-1][0])
+
+# %% ../nbs/09a_figures.ipynb #b537d8e6
+def roc_grid(probs:dict, # panel title -> (class index [n], probabilities [n, classes])
+             labels:list, # class names (index = class)
+             short:list|None=None, # short class names for the AUC box (default: `labels`)
+             title:str='', # figure title
+            ):
+    "One-vs-rest ROC curve of each class per panel, its AUC in the panel's corner (a class absent from `y` has none)."
+    fig, pos, short = *panel_grid(list(probs)), short or labels
+    for i, ((y, prob), (pr, pc)) in enumerate(zip(probs.values(), pos)):
+        aucs = []
+        for c, lab in enumerate(labels):
+            t = y == c
+            if t.all() or not t.any(): continue
+            fpr, tpr, _ = roc_curve(t, prob[:, c]); aucs.append(f'{short[c]} {sk_auc(fpr, tpr):.2f}')
+            fig.add_scatter(x=fpr, y=tpr, name=lab, legendgroup=lab, showlegend=i == 0, line=dict(color=px.colors.qualitative.Plotly[c]), row=pr, col=pc)
+        fig.add_scatter(x=[0, 1], y=[0, 1], line=dict(dash='dash', color='grey'), showlegend=False, row=pr, col=pc)
+        fig.add_annotation(text='AUC<br>' + '<br>'.join(aucs), x=0.98, y=0.02, xref='x domain', yref='y domain', xanchor='right',
+                           yanchor='bottom', align='right', showarrow=False, font_size=11, row=pr, col=pc)
+    fig.update_xaxes(title='false positive rate', row=pos[-1][0]); fig.update_yaxes(title='true positive rate', col=1)
+    return fig.update_layout(title=title, height=420 * pos[-1][0])
