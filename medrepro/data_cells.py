@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 from pycocotools import mask as mask_utils
 from .core import DataError, check_choice
-from .data import read_image, read_csv_checked, safe_join
+from .data import read_image, read_csv_checked, safe_join, LRUCache, CACHE_ITEMS
 from .registry import SARTORIUS_LABELS
 
 # %% auto #0
@@ -180,11 +180,11 @@ class CellDataset(torch.utils.data.Dataset):
                  train:bool=False, # random crops, flips and mosaics
                  mosaic:float=0.0, # probability of a 2x2 mosaic of four random crops (train only)
                  min_area:int=4,   # drop instances smaller than this after cropping
-                 cache:dict|None=None, # share decoded, rescaled images between datasets of the same `cells` and size
+                 cache:dict|None=None, # decoded, rescaled images, shared between datasets of the same `cells` and size; None: a new `LRUCache(CACHE_ITEMS)`
                 ):
         self.cells, self.idx = cells, list(range(len(cells)) if idx is None else np.asarray(idx).tolist())
         self.scale, self.long_side, self.crop, self.train, self.mosaic, self.min_area = scale, long_side, crop, train, mosaic, min_area
-        self._cache = {} if cache is None else cache
+        self._cache = LRUCache(CACHE_ITEMS) if cache is None else cache
 
     def __len__(self): return len(self.idx)
 

@@ -9,7 +9,7 @@ import numpy as np, pandas as pd, torch
 from PIL import Image, ImageDraw, ImageFilter
 from torchvision.transforms import v2 as T
 from .core import DataError, check_choice
-from .data import read_image, read_csv_checked, safe_join, split_by_unit, check_leakage
+from .data import read_image, read_csv_checked, safe_join, split_by_unit, check_leakage, ImageStream
 from .registry import dataset_info
 
 # %% auto #0
@@ -177,30 +177,25 @@ def cxr_transforms(size:int=224, # output side in pixels
                       T.ToDtype(torch.float32, scale=True), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 # %% ../nbs/02a_data_cxr.ipynb #3a4c255b
-class CXRDataset(torch.utils.data.Dataset):
-    "Chest films and their targets; images are decoded once and kept (grey, at most `size` px) when `cache`."
+class CXRDataset(ImageStream):
+    "Chest films and their targets, decoded when served; decoded films (grey, at most `size` px) kept in a bounded cache."
     def __init__(self, paths, # image files
                  targets:np.ndarray, # from `frame_targets`
                  size:int=224, # output side
                  augment:bool=False, # training augmentation
-                 cache:bool=True, # keep decoded images in memory
+                 cache:bool|int=True, # decoded films kept: True at most `data.CACHE_ITEMS`, n at most n, False none
+                 on_bad:str='fail', # a broken film: 'fail' raises naming it; 'skip' serves the next film, listed in `skipped`
                  **tfm_kw, # passed to `cxr_transforms`
                 ):
-        self.paths, self.targets, self.size, self.cache = list(paths), targets, size, cache
-        self.tfm, self._mem = cxr_transforms(size, augment, **tfm_kw), {}
+        super().__init__(paths, cache, on_bad)
+        self.targets, self.size, self.tfm = targets, size, cxr_transforms(size, augment, **tfm_kw)
 
-    def __len__(self): return len(self.paths)
-
-    def image(self, i:int)->Image.Image:
-        "Image `i` as a grey PIL image (cached)."
-        if i in self._mem: return self._mem[i]
+    def load(self, i:int)->Image.Image:
+        "Film `i` as a grey PIL image of at most `size` px."
         im = read_image(self.paths[i], 'L')
-        if max(im.size) > self.size: im = im.resize((self.size, self.size), Image.BILINEAR)
-        if self.cache: self._mem[i] = im
-        return im
+        return im.resize((self.size, self.size), Image.BILINEAR) if max(im.size) > self.size else im
 
-    def __getitem__(self, i):
-        return self.tfm(self.image(i)), torch.as_tensor(self.targets[i])
+    def item(self, i:int, im:Image.Image)->tuple: return self.tfm(im), torch.as_tensor(self.targets[i])
 
 # %% ../nbs/02a_data_cxr.ipynb #0181606e
 def _synthetic_prevalence(labels):

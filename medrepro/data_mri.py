@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from torchvision.transforms import v2 as T
 from torchvision.transforms.functional import pil_to_tensor
 from .core import DataError, ParamError
-from .data import read_image
+from .data import read_image, ImageStream
 from .registry import dataset_info
 
 # %% auto #0
@@ -141,30 +141,23 @@ def mri_augment(augment:list|tuple|None)->T.Compose|None:
     return T.Compose([AUGMENTS[a]() for a in augment])
 
 # %% ../nbs/02b_data_mri.ipynb #9fcb6843
-class MRISlices(torch.utils.data.Dataset):
+class MRISlices(ImageStream):
     "Slices of a `read_mri_folder` table as `(x[in_chans, size, size], y)`, normalised with `mean`, `std` (paper: 0.5)."
     def __init__(self, df:pd.DataFrame, # rows to serve (`path`, `y`)
                  size:int=224,           # square side after resizing
                  augment=None,           # names from `AUGMENTS`, or None (the paper)
                  in_chans:int=3,         # channels to repeat the grey image to
-                 cache:bool=True,        # keep the resized uint8 images in memory
-                 mean=0.5, std=0.5):     # per-channel (or one) normalisation: the paper's 0.5, or ImageNet's for its weights
-        self.paths, self.y = list(df.path), torch.as_tensor(df.y.to_numpy(), dtype=torch.long)
-        self.size, self.in_chans, self.aug = size, in_chans, mri_augment(augment)
-        self._cache = {} if cache else None
+                 cache:bool|int=True,    # resized uint8 images kept: True at most `data.CACHE_ITEMS`, n at most n, False none
+                 mean=0.5, std=0.5,      # per-channel (or one) normalisation: the paper's 0.5, or ImageNet's for its weights
+                 on_bad:str='fail'):     # a broken slice: 'fail' raises naming it; 'skip' serves the next slice, listed in `skipped`
+        super().__init__(df.path, cache, on_bad)
+        self.y, self.size, self.in_chans, self.aug = torch.as_tensor(df.y.to_numpy(), dtype=torch.long), size, in_chans, mri_augment(augment)
         shape = lambda v: torch.as_tensor(v, dtype=torch.float32).reshape(-1, 1, 1)
         self.mean, self.std = shape(mean), shape(std)
-    def __len__(self): return len(self.paths)
-    def _load(self, i):
-        im = read_image(self.paths[i], mode='L').resize((self.size, self.size), Image.BILINEAR)
-        return pil_to_tensor(im)
-    def image(self, i)->torch.Tensor:
+    def load(self, i)->torch.Tensor:
         "Resized uint8 image `[1, size, size]` of item `i`."
-        if self._cache is None: return self._load(i)
-        if i not in self._cache: self._cache[i] = self._load(i)
-        return self._cache[i]
-    def __getitem__(self, i):
-        x = self.image(i)
+        return pil_to_tensor(read_image(self.paths[i], mode='L').resize((self.size, self.size), Image.BILINEAR))
+    def item(self, i, x):
         if self.aug is not None: x = self.aug(x)
         x = x.float().expand(self.in_chans, -1, -1)/255
         return ((x - self.mean)/self.std).contiguous(), self.y[i]
