@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 from .core import MedreproError, ParamError, seed_everything, check_choice, safe_load, checkpoint_name, git_commit
+from .distributed import Ranks, launch, check_nproc, nproc_from_env, rank_loader, autocast_dtype, needs_scaler, use_channels_last
 
 # %% auto #0
 __all__ = ['TrainConfig', 'make_optimizer', 'make_scheduler', 'to_device', 'classification_step', 'evaluate_classifier',
@@ -35,6 +36,7 @@ class TrainConfig:
     monitor:str='valid_loss'      # history column that picks the best checkpoint
     mode:str='min'                # 'min' or 'max' for `monitor`
     bf16:bool=False               # bfloat16 autocast
+    fp16:bool=False               # float16 autocast with a grad scaler (CUDA only)
     grad_clip:float|None=None     # max gradient norm
     max_steps:int|None=None       # cap on training steps per epoch (smoke runs)
     seed:int=0                    # seed; epoch e runs with seed*1000+e
@@ -111,23 +113,30 @@ def _size(batch):
 def _scalar(x): return float(x.detach().float().item()) if isinstance(x, torch.Tensor) else float(x)
 
 # %% ../nbs/08_engine.ipynb #12c8f165
-def train_epoch(model, dl, opt, device, cfg:TrainConfig, step=classification_step, epoch:int=0)->dict:
-    "One pass over `dl`: mean loss and logs, weighted by batch size, plus throughput."
+def train_epoch(model, dl, opt, device, cfg:TrainConfig, step=classification_step, epoch:int=0,
+                ranks:Ranks|None=None, # the training processes (`distributed.Ranks`); None: this process alone
+                scaler:torch.amp.GradScaler|None=None, # float16's grad scaler; None: no scaling
+               )->dict:
+    "One pass over `dl`: mean loss and logs, weighted by batch size (summed over `ranks`), plus throughput."
+    ranks, dtype = ranks or Ranks(), autocast_dtype(device.type, cfg.bf16, cfg.fp16)
+    scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
     model.train(); sums, n, t0 = {}, 0, time.perf_counter()
     steps = len(dl) if cfg.max_steps is None else min(len(dl), cfg.max_steps)
-    bar = tqdm(dl, total=steps, desc=f'epoch {epoch+1}/{cfg.epochs} train', disable=not cfg.progress, leave=False, mininterval=2)
+    bar = tqdm(dl, total=steps, desc=f'epoch {epoch+1}/{cfg.epochs} train', disable=not (cfg.progress and ranks.main), leave=False, mininterval=2)
     for i, batch in enumerate(bar):
         if i >= steps: break
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             out = step(model, batch, device)
         loss, logs = out if isinstance(out, tuple) else (out, {})
         if not torch.isfinite(loss): raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at epoch {epoch+1}, step {i+1} (batch index {i})")
-        opt.zero_grad(set_to_none=True); loss.backward()
-        if cfg.grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        b = _size(batch); n += b
+        w = ranks.weight(dl, i)   # this rank's share of the whole batch's loss (1 in one process)
+        opt.zero_grad(set_to_none=True); scaler.scale(loss if w == 1 else loss * w).backward()
+        if cfg.grad_clip: scaler.unscale_(opt); torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(opt); scaler.update()
+        b = _size(batch) if w else 0; n += b
         for k, v in dict(loss=loss, **logs).items(): sums[k] = sums.get(k, 0.) + _scalar(v) * b
-        bar.set_postfix(loss=f'{sums["loss"] / n:.4f}')
+        bar.set_postfix(loss=f'{sums["loss"] / max(n, 1):.4f}')
+    sums, n = ranks.reduce(sums, n)
     secs = time.perf_counter() - t0
     return {**{f'train_{k}': v / max(n, 1) for k, v in sums.items()}, 'train_items': n, 'train_seconds': secs,
             'train_items_per_s': n / secs if secs else float('nan')}
@@ -170,6 +179,12 @@ def _restore(model, ckpt_dir, kept):
 def _better(a, b, mode): return b is None or (a < b if mode == 'min' else a > b)
 
 # %% ../nbs/08_engine.ipynb #0d4a0346
+def _checkpoint(model, opt, sched, scaler, st, cfg, context, origin)->dict:
+    "What best.pt / last.pt hold: the weights, and with `cfg.resumable` all that a resume needs."
+    resume = dict(optimizer=opt.state_dict(), scheduler=sched.state_dict() if sched else None, state=st, config=asdict(cfg),
+                  context=context, **({'scaler': scaler.state_dict()} if scaler.is_enabled() else {}))
+    return dict(model=model.state_dict(), origin=origin, **(resume if cfg.resumable else {}))
+
 def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         train_dl, # training loader
         valid_dl, # validation loader
@@ -182,37 +197,51 @@ def fit(model:torch.nn.Module, # the model to train (moved to `device`)
         tag:dict|None=None, # what else a resume must match, e.g. model settings and the data fingerprint
         restore_best:bool=False, # leave the best epoch's weights in `model` (from best.pt, else from a copy in memory)
         origin:dict|None=None, # stored in the checkpoints: who trained them (e.g. run folder and commit)
+        nproc:int|None=None, # training processes (DDP on the CPU, see `distributed`); None: `$MEDREPRO_NPROC`, else 1
        )->FitResult:
     "Train `model`, keeping the best checkpoint on `cfg.monitor`; resume from `ckpt_dir/last.pt` when present."
-    device = torch.device(device); model.to(device)
+    device = torch.device(device)
+    world, dtype = check_nproc(nproc_from_env() if nproc is None else nproc, device.type), autocast_dtype(device.type, cfg.bf16, cfg.fp16)
+    model.to(device)
+    if use_channels_last(model, device.type): model.to(memory_format=torch.channels_last)
     opt, ckpt_dir = make_optimizer(model, cfg), Path(ckpt_dir) if ckpt_dir else None
-    sched = make_scheduler(opt, cfg)
-    st, context, kept, read = dict(epoch=0, history=[], best=None, best_row=None, stale=0), _context(model, train_dl, tag), None, None
+    sched, scaler = make_scheduler(opt, cfg), torch.amp.GradScaler(device.type, enabled=needs_scaler(dtype))
+    st, context, read = dict(epoch=0, history=[], best=None, best_row=None, stale=0), _context(model, train_dl, tag), None
     if ckpt_dir and (ckpt_dir/'last.pt').exists():
         ck = load_checkpoint(ckpt_dir/'last.pt'); _check_resume(ckpt_dir/'last.pt', ck['config'], cfg)
         _check_context(ckpt_dir/'last.pt', ck.get('context'), context)
         model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
         sched and sched.load_state_dict(ck['scheduler']); st, read = ck['state'], ck.get('origin')
+        if 'scaler' in ck: scaler.load_state_dict(ck['scaler'])
     resumed = st['epoch']
-    for epoch in range(resumed, cfg.epochs):
-        if cfg.early_stopping and st['stale'] >= cfg.early_stopping: break   # checked first: a resumed run stays stopped
-        seed_everything(cfg.seed * 1000 + epoch)
-        row = dict(epoch=epoch + 1, lr=opt.param_groups[0]['lr'], **train_epoch(model, train_dl, opt, device, cfg, step, epoch))
+
+    def validate()->dict:
         model.eval()
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            row.update({f'valid_{k}': _scalar(v) for k, v in evaluate(model, valid_dl, device).items()})
-        if cfg.monitor not in row: raise ParamError(f"monitor={cfg.monitor!r} is not among the logged values {list(row)}")
-        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau): sched.step(row[cfg.monitor])
-        elif sched: sched.step()
-        improved = _better(row[cfg.monitor], st['best'], cfg.mode)
-        st.update(epoch=epoch + 1, history=st['history'] + [row], stale=0 if improved else st['stale'] + 1)
-        if improved: st.update(best=row[cfg.monitor], best_row=row)
-        if improved and restore_best and not ckpt_dir: kept = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if ckpt_dir:
-            ck = dict(model=model.state_dict(), origin=origin, **(dict(optimizer=opt.state_dict(), scheduler=sched.state_dict() if sched else None,
-                                                        state=st, config=asdict(cfg), context=context) if cfg.resumable else {}))
-            if improved: save_checkpoint(ck, ckpt_dir/'best.pt')
-            if cfg.resumable: save_checkpoint(ck, ckpt_dir/'last.pt')
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            return {f'valid_{k}': _scalar(v) for k, v in evaluate(model, valid_dl, device).items()}
+
+    def epochs(ranks:Ranks)->dict|None:
+        "The epoch loop every rank runs (rank 0 alone validates and writes); returns the best weights kept in memory."
+        net, dl, kept = ranks.wrap(model), rank_loader(train_dl, ranks.rank, ranks.world, device.type), None
+        for epoch in range(resumed, cfg.epochs):
+            if cfg.early_stopping and st['stale'] >= cfg.early_stopping: break   # checked first: a resumed run stays stopped
+            seed_everything(cfg.seed * 1000 + epoch)
+            row = dict(epoch=epoch + 1, lr=opt.param_groups[0]['lr'], **train_epoch(net, dl, opt, device, cfg, step, epoch, ranks, scaler))
+            row.update(ranks.from_main(validate))
+            if cfg.monitor not in row: raise ParamError(f"monitor={cfg.monitor!r} is not among the logged values {list(row)}")
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau): sched.step(row[cfg.monitor])
+            elif sched: sched.step()
+            improved = _better(row[cfg.monitor], st['best'], cfg.mode)
+            st.update(epoch=epoch + 1, history=st['history'] + [row], stale=0 if improved else st['stale'] + 1)
+            if improved: st.update(best=row[cfg.monitor], best_row=row)
+            if improved and restore_best and not ckpt_dir: kept = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if ckpt_dir and ranks.main:
+                ck = _checkpoint(model, opt, sched, scaler, st, cfg, context, origin)
+                if improved: save_checkpoint(ck, ckpt_dir/'best.pt')
+                if cfg.resumable: save_checkpoint(ck, ckpt_dir/'last.pt')
+        return kept
+
+    kept = launch(epochs, world) if world > 1 else epochs(Ranks())
     if restore_best: _restore(model, ckpt_dir, kept)
     return FitResult(pd.DataFrame(st['history']), st['best_row'], ckpt_dir/'best.pt' if ckpt_dir else None,
                      ckpt_dir/'last.pt' if ckpt_dir else None, resumed, read)
