@@ -10,6 +10,7 @@ import nbformat
 import pandas as pd
 import papermill as pm
 from . import __version__
+from .distributed import check_nproc, nproc_environ
 from .core import (PAPER_IDS, PROFILES, DEVICES, MedreproError, ParamError, check_choice, get_device, project_root,
                            data_root, cache_dir, _same_kind)
 from .registry import DATASETS, PAPERS
@@ -179,9 +180,10 @@ def run_paper(paper:str, # paper id
               run_id:str|None=None, # name of the run folder (an existing one resumes from its checkpoints)
               extra:dict|None=None, # parameters passed without the standard set (e.g. eval_from)
               quiet:bool=False, # no progress on stderr
+              nproc:int=1, # processes that train each model (DDP on the CPU; the kernel gets $MEDREPRO_NPROC)
              )->Path:
     "Execute the paper notebook with papermill into `runs_dir/paper/run_id`; return the run folder."
-    check_choice('paper', paper, PAPER_IDS); check_choice('profile', profile, PROFILES); get_device(device)
+    check_choice('paper', paper, PAPER_IDS); check_choice('profile', profile, PROFILES); check_nproc(nproc, get_device(device).type)
     check_choice('synthetic', synthetic, ('auto', 'yes', 'no')); nb = paper_notebook(paper)
     declared = pm.inspect_notebook(str(nb))
     params = check_params(nb, {**(params or {}), **(extra or {})}, profile); _preflight(paper)
@@ -190,7 +192,8 @@ def run_paper(paper:str, # paper id
     std = dict(paper=paper, profile=profile, device=device, seeds=list(seeds), synthetic=synthetic, run_dir=str(run_dir),
                data_root=str(Path(data_root).resolve()) if data_root else None)
     _status(run_dir, status='running', started=time.time()); t0 = time.time()
-    try: _execute(nb, run_dir, {**{k: v for k, v in std.items() if k in declared}, **params}, quiet)
+    try:
+        with nproc_environ(nproc): _execute(nb, run_dir, {**{k: v for k, v in std.items() if k in declared}, **params}, quiet)
     except pm.PapermillExecutionError as e:
         if e.ename == 'KeyboardInterrupt': _interrupted(run_dir, paper, t0); raise KeyboardInterrupt from None
         _status(run_dir, status='failed', seconds=round(time.time() - t0, 1), error=f'{e.ename}: {e.evalue}', cell=e.exec_count)
@@ -288,6 +291,7 @@ def _common(p:argparse.ArgumentParser):
     p.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE',
                    help="a notebook parameter, e.g. -p epochs=3 (see 'medrepro params PAPER'); repeatable")
     p.add_argument('-q', '--quiet', action='store_true', help='no progress on stderr')
+    p.add_argument('--nproc', type=int, default=1, metavar='N', help='processes that train each model (PyTorch DDP over gloo, on the CPU; default 1)')
 
 # %% ../nbs/10_cli.ipynb #97bf1a7f
 class _Parser(argparse.ArgumentParser):
@@ -343,14 +347,14 @@ def _kv(items)->dict:
 
 # %% ../nbs/10_cli.ipynb #0183a47f
 def _cmd_run(a)->int:
-    print(run_paper(a.paper, a.profile, a.device, a.seeds, a.data_root, a.synthetic, _kv(a.param), a.runs_dir, a.run_id, quiet=a.quiet))
+    print(run_paper(a.paper, a.profile, a.device, a.seeds, a.data_root, a.synthetic, _kv(a.param), a.runs_dir, a.run_id, quiet=a.quiet, nproc=a.nproc))
     return 0
 
 def _cmd_batch(a)->int:
     papers, params = (available_papers() if a.papers == ['all'] else a.papers), _kv(a.param)
     for p in papers:
         for prof in a.profiles: check_params(paper_notebook(p), params, prof)
-    rows = batch(papers, a.devices, a.profiles, a.seeds, a.runs_dir, data_root=a.data_root, synthetic=a.synthetic, params=params, quiet=a.quiet)
+    rows = batch(papers, a.devices, a.profiles, a.seeds, a.runs_dir, data_root=a.data_root, synthetic=a.synthetic, params=params, quiet=a.quiet, nproc=a.nproc)
     for r in rows:
         if r['status'] != 'done': print(f"FAILED {r['paper']} {r['device']} {r['profile']}: {r['error']}", file=sys.stderr)
     return 1 if any(r['status'] != 'done' for r in rows) else 0
