@@ -12,6 +12,7 @@ import markdown as md_lib
 from .core import PAPER_IDS, checkpoint_name, PROFILES, ParamError, check_choice, provenance, project_root
 from .registry import paper_table
 from .data import fingerprint
+from .distributed import nproc_from_env
 
 # %% auto #0
 __all__ = ['SUMMARY_COLUMNS', 'has_png_export', 'Run', 'start_run', 'save_table', 'save_figure', 'save_note', 'record_data',
@@ -63,9 +64,9 @@ def start_run(paper:str, # paper id
     check_choice('paper', paper, PAPER_IDS); check_choice('profile', profile, PROFILES)
     run_dir = Path(run_dir or project_root()/'runs'/paper/f"interactive-{datetime.datetime.now():%Y%m%d-%H%M%S}")
     run = Run(run_dir, paper, profile)
-    _merge_json(run.dir/'params.json', dict(paper=paper, profile=profile, **params))
+    _merge_json(run.dir/'params.json', {'paper': paper, 'profile': profile, 'nproc': nproc_from_env(), **params})
     (run.dir/'metrics.json').unlink(missing_ok=True)   # metrics are recomputed by every start: no stale keys survive
-    _merge_json(run.dir/'provenance.json', provenance(paper=paper, profile=profile, seeds=params.get('seeds')))
+    _merge_json(run.dir/'provenance.json', provenance(paper=paper, profile=profile, seeds=params.get('seeds'), world_size=nproc_from_env()))
     return run
 
 # %% ../nbs/09_report.ipynb #2e1275f4
