@@ -356,6 +356,7 @@ def _plotly_js(folder:Path):
 def notebook_html(nb:str|Path, # an (executed) notebook
                   out:str|Path, # the HTML page to write
                   banner:str='', # Markdown shown above the first cell
+                  js_dir:str|Path|None=None, # where the one copy of plotly.min.js goes (None: beside the page)
                  )->Path:
     "Render `nb` with its outputs as one HTML page whose plotly figures work offline."
     import nbformat
@@ -364,8 +365,9 @@ def notebook_html(nb:str|Path, # an (executed) notebook
     for c in node.cells: [_plotly_output(o) for o in c.get('outputs', [])]
     if banner: node.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
     page, _ = HTMLExporter(template_name='lab').from_notebook_node(node)
-    out.parent.mkdir(parents=True, exist_ok=True); _plotly_js(out.parent)
-    out.write_text(page.replace('<head>', '<head><script src="plotly.min.js"></script>', 1))
+    js = Path(js_dir or out.parent); out.parent.mkdir(parents=True, exist_ok=True); _plotly_js(js)
+    src = Path(os.path.relpath(js/'plotly.min.js', out.parent)).as_posix()
+    out.write_text(page.replace('<head>', f'<head><script src="{src}"></script>', 1))
     return out
 
 # %% ../nbs/09_report.ipynb #6b931c51
@@ -381,11 +383,25 @@ def _banner(run_dir:Path)->str:
             f"{'synthetic' if syn else 'real'} data, status done).")
     return head + ('\n\n> ## ⚠️ SYNTHETIC DATA: no number on this page is comparable with the paper.' if syn else '')
 
+def _lab_banner(done:Path, lab:str)->str:
+    "What a reader must know before a lab page: executed or not, and on which data."
+    if not done.exists(): return f"> Not executed yet: `medrepro lab {lab}` (or `make docs`) runs it; shown without outputs."
+    syn = '⚠️ SYNTHETIC' in done.read_text()
+    return (f"> Executed by `medrepro lab {lab}` as a student first opens it ({_read(done.parent/'status.json').get('seconds')} s): "
+            "every analysis ran and each self-check waits for your prediction." +
+            ('\n\n> ## ⚠️ SYNTHETIC DATA: the real sample was absent, so the numbers are not the course\'s.' if syn else ''))
+
+def _site_lab(runs_dir:Path, nb:Path, out:Path)->tuple:
+    "Render lab `nb` into `out/labs/`: its executed copy in `runs_dir/labs/<lab>/` when there is one, else the source."
+    done = runs_dir/'labs'/nb.stem/nb.name
+    page = notebook_html(done if done.exists() else nb, out/'labs'/f'{nb.stem}.html', _lab_banner(done, nb.stem), js_dir=out)
+    return ('lab', nb.stem, page.relative_to(out).as_posix())
+
 def _site_paper(runs_dir:Path, paper:str, out:Path)->dict:
     "Render `paper`'s newest run into `out/papers/`; its row of the index."
     run = _newest_run(runs_dir, paper)
     if run is None: return dict(paper=paper, page='', run='', data='', verdict='no finished run: `make demo` makes one')
-    notebook_html(run/f'{paper}.ipynb', out/'papers'/f'{paper}.html', _banner(run))
+    notebook_html(run/f'{paper}.ipynb', out/'papers'/f'{paper}.html', _banner(run), js_dir=out)
     row = _run_row(run)
     return dict(paper=paper, page=f'papers/{paper}.html', run=run.name, data=row['data'], verdict=row['verdict'])
 
@@ -412,11 +428,11 @@ def build_site(out:str|Path='_docs', # the site folder
                runs_dir:str|Path='runs', # run folders; each paper's newest finished run (quick first) is rendered
                nbs_dir:str|Path|None=None, # the notebooks (library notebooks and labs/); None: the project's nbs/
               )->Path:
-    "A static documentation site: index, paper notebooks with outputs, labs, library notebooks, and the report."
+    "A static documentation site: index, paper notebooks and labs with outputs, library notebooks, and the report."
     out, runs_dir = Path(out).resolve(), Path(runs_dir).resolve()
     nbs = Path(nbs_dir) if nbs_dir else project_root()/'nbs'
     papers = [_site_paper(runs_dir, p, out) for p in PAPER_IDS]
-    pages = [('library', f.stem, notebook_html(f, out/'library'/f'{f.stem}.html').relative_to(out).as_posix()) for f in sorted(nbs.glob('[0-9]*.ipynb'))]
-    pages += [('lab', f.stem, notebook_html(f, out/'labs'/f'{f.stem}.html').relative_to(out).as_posix()) for f in sorted(nbs.glob('labs/*.ipynb'))]
+    pages = [('library', f.stem, notebook_html(f, out/'library'/f'{f.stem}.html', js_dir=out).relative_to(out).as_posix()) for f in sorted(nbs.glob('[0-9]*.ipynb'))]
+    pages += [_site_lab(runs_dir, f, out) for f in sorted(nbs.glob('labs/*.ipynb'))]
     render_report(runs_dir, out/'report.html')
     return _site_index(papers, pages, out)

@@ -338,7 +338,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     t0 = time.time()
     while not marker.exists():
         assert victim.poll() is None, victim.communicate()[1]
-        assert time.time() - t0 < 60, 'child never reached epoch 2'
+        assert time.time() - t0 < 300, 'child never reached epoch 2 in 5 minutes'
         time.sleep(0.05)
     victim.send_signal(signal.SIGKILL); victim.wait()
     assert victim.returncode == -signal.SIGKILL and not (tmp_path/'killed.json').exists()
