@@ -16,8 +16,8 @@ from .distributed import nproc_from_env
 
 # %% auto #0
 __all__ = ['SUMMARY_COLUMNS', 'has_png_export', 'Run', 'start_run', 'save_table', 'save_figure', 'save_note', 'record_data',
-           'mean_sd', 'compare_with_paper', 'verdict', 'summary_table', 'paper_vs_reproduced', 'render_report',
-           'notebook_html', 'build_site']
+           'mean_sd', 'compare_with_paper', 'paper_summary', 'verdict', 'summary_table', 'paper_vs_reproduced',
+           'render_report', 'notebook_html', 'build_site']
 
 # %% ../nbs/09_report.ipynb #f78bf5c2
 def _jsonable(x):
@@ -137,6 +137,19 @@ def compare_with_paper(reproduced:pd.DataFrame, # rows = models (named as in the
         out[f'{m} Δ'] = (got - out[f'{m} paper']).round(digits)
     out.attrs['note'] = ref.attrs['note']
     return out
+
+# %% ../nbs/09_report.ipynb #9eb5b850
+from IPython.display import Markdown
+from .registry import PAPERS
+
+def paper_summary(paper:str, # a paper id, a key of `registry.PAPERS`
+                 )->Markdown:
+    "The paper's citation, data, set-up and reported tables from the registry, as Markdown (`.data` holds the text)."
+    p = PAPERS[check_choice('paper', paper, list(PAPERS))]
+    head = (f"**{p['authors']}, \"{p['title']}\"** ({p['year']}; {p['venue']}){', ' + p['url'] if p.get('url') else ''}. "
+            f"Data: {', '.join(p['datasets'])}.\n\n*Set-up*: " + ', '.join(f'{k} = {v}' for k, v in p['setup'].items()) + '.')
+    return Markdown(head + ''.join(f"\n\n*{k}*: {t['_note']}\n\n{paper_table(paper, k).to_markdown()}" for k, t in p['tables'].items()))
+
 
 # %% ../nbs/09_report.ipynb #1930e0ef
 def verdict(comparison:pd.DataFrame, # output of `compare_with_paper`
