@@ -4,11 +4,13 @@
 
 # %% ../nbs/10_cli.ipynb #01b7bfec
 from __future__ import annotations
-import re, ast, sys, json, time, shutil, argparse, datetime, importlib
+import re, ast, sys, json, time, shutil, argparse, datetime, importlib, os, signal, subprocess, multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import nbformat
 import pandas as pd
 import papermill as pm
+import submitit
 from . import __version__
 from .distributed import check_nproc, nproc_environ
 from .core import (PAPER_IDS, PROFILES, DEVICES, MedreproError, ParamError, check_choice, get_device, project_root,
@@ -17,8 +19,9 @@ from .registry import DATASETS, PAPERS
 from .report import render_report, build_site
 
 # %% auto #0
-__all__ = ['NEEDS_JAVA', 'EXIT_CODES', 'paper_notebook', 'available_papers', 'parse_value', 'notebook_profiles', 'check_params',
-           'param_table', 'RunFailed', 'run_paper', 'batch', 'evaluate', 'dataset_status', 'list_table', 'main']
+__all__ = ['NEEDS_JAVA', 'EXECUTORS', 'EXIT_CODES', 'paper_notebook', 'available_papers', 'parse_value', 'notebook_profiles',
+           'check_params', 'param_table', 'RunFailed', 'run_paper', 'batch', 'evaluate', 'available_labs', 'run_lab',
+           'dataset_status', 'list_table', 'main']
 
 # %% ../nbs/10_cli.ipynb #08b5efe9
 def paper_notebook(paper:str)->Path:
@@ -51,13 +54,13 @@ class _Names(dict):
     "The namespace the PROFILES cell is evaluated in: an unknown name is `_Opaque`."
     def __missing__(self, k): return _Opaque(k)
 
-_IMPORTED = r'^from\s+(medrepro[\w.]*)\s+import\s+.*\bPROFILES\b'   # `from medrepro.x import PROFILES`
+_IMPORTED = r'^from\s+medrepro[\w.]*\s+import\s+\(?[^)]*?\bPROFILES\b'   # `from medrepro.x import (..., PROFILES`
 
-def _imported_profiles(line:str)->dict:
-    "The dict that `from medrepro.x import ..., y as PROFILES` binds to `PROFILES`."
-    node = ast.parse(line).body[0]
-    name = next(a.name for a in node.names if (a.asname or a.name) == 'PROFILES')
-    return dict(getattr(importlib.import_module(node.module), name))
+def _imported_profiles(src:str)->dict:
+    "The dict that a `from medrepro.x import ..., y as PROFILES` statement of the cell `src` binds to `PROFILES`."
+    for node in ast.parse(src).body:
+        names = [a.name for a in getattr(node, 'names', []) if (a.asname or a.name) == 'PROFILES']
+        if isinstance(node, ast.ImportFrom) and names: return dict(getattr(importlib.import_module(node.module), names[0]))
 
 def _profiles_source(nb:Path)->str:
     "Source of the first code cell of `nb` that assigns or imports `PROFILES` ('' if none)."
@@ -69,7 +72,7 @@ def notebook_profiles(nb:Path, # a paper notebook
                      )->dict:
     "The notebook's `PROFILES` dict (profile -> settings), read without a kernel; `{}` when it has none."
     src = _profiles_source(nb)
-    if m := re.search(_IMPORTED, src, re.M): return _imported_profiles(m[0])
+    if re.search(_IMPORTED, src, re.M): return _imported_profiles(src)
     try: body = ast.parse(src).body
     except SyntaxError: return {}
     ns = _Names(dict=dict, list=list, tuple=tuple, PAPERS=PAPERS)
@@ -156,11 +159,11 @@ def _progress(echo:_Echo|None)->dict:
     return dict(progress_bar=dict(file=echo, desc='cells', mininterval=0), stdout_file=echo, stderr_file=echo)
 
 # %% ../nbs/10_cli.ipynb #4c3e71e3
-def _execute(nb:Path, run_dir:Path, parameters:dict, quiet:bool):
-    "papermill over `nb` into `run_dir`, in the project root, with progress on stderr unless `quiet`."
+def _execute(nb:Path, run_dir:Path, parameters:dict, quiet:bool, **kw):
+    "papermill over `nb` into `run_dir`, in the project root, with progress on stderr unless `quiet` (`kw`: more papermill arguments)."
     echo = None if quiet else _Echo(f"[{parameters.get('paper', nb.stem)}] ")
     try: pm.execute_notebook(str(nb), str(run_dir/nb.name), parameters=parameters, kernel_name='python3', cwd=str(project_root()),
-                             request_save_on_cell_execute=True, **_progress(echo))
+                             request_save_on_cell_execute=True, **_progress(echo), **kw)
     finally: echo and echo.close()
 
 def _interrupted(run_dir:Path, paper:str, t0:float):
@@ -181,10 +184,11 @@ def run_paper(paper:str, # paper id
               extra:dict|None=None, # parameters passed without the standard set (e.g. eval_from)
               quiet:bool=False, # no progress on stderr
               nproc:int=1, # processes that train each model (DDP on the CPU; the kernel gets $MEDREPRO_NPROC)
+              notebook:str|Path|None=None, # the notebook to execute (default: the paper's own, `paper_notebook(paper)`)
              )->Path:
     "Execute the paper notebook with papermill into `runs_dir/paper/run_id`; return the run folder."
     check_choice('paper', paper, PAPER_IDS); check_choice('profile', profile, PROFILES); check_nproc(nproc, get_device(device).type)
-    check_choice('synthetic', synthetic, ('auto', 'yes', 'no')); nb = paper_notebook(paper)
+    check_choice('synthetic', synthetic, ('auto', 'yes', 'no')); nb = Path(notebook) if notebook else paper_notebook(paper)
     declared = pm.inspect_notebook(str(nb))
     params = check_params(nb, {**(params or {}), **(extra or {})}, profile); _preflight(paper)
     run_id = run_id or f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{profile}-{device}"
@@ -207,23 +211,133 @@ def run_paper(paper:str, # paper id
     return run_dir
 
 # %% ../nbs/10_cli.ipynb #7ba42d2c
+EXECUTORS = ('local', 'slurm')
+
+def _iso(t:float)->str: return datetime.datetime.fromtimestamp(t).isoformat(timespec='seconds')
+
+def _one(paper:str, device:str, profile:str, seeds=(0,), runs_dir:str|Path='runs', **kwargs)->dict:
+    "One run of a grid as a batch row: status, run folder or error, seconds, start and end (`kwargs` go to `run_paper`)."
+    t0 = time.time()
+    try: row = dict(status='done', run_dir=str(run_paper(paper, profile, device, seeds, runs_dir=runs_dir, **kwargs)))
+    except MedreproError as e: row = dict(status='failed', error=str(e))
+    except KeyboardInterrupt: row = dict(status='interrupted', error='KeyboardInterrupt')
+    return dict(paper=paper, device=device, profile=profile, seconds=round(time.time() - t0, 1), started=_iso(t0), ended=_iso(time.time()), **row)
+
+def _failed(task:dict, e:BaseException)->dict:
+    "The row of a run whose process or job ended without giving one."
+    why = (str(e).strip().splitlines() or [''])[-1]
+    return dict(paper=task['paper'], device=task['device'], profile=task['profile'], seconds=0.0, status='failed', error=f"{type(e).__name__}: {why}")
+
+class _Rows:
+    "The rows of a batch in grid order, written to its file after every run (a killed batch keeps its rows)."
+    def __init__(self, out:Path): self.out, self.got = out, {}
+    def add(self, i:int, row:dict):
+        self.got[i] = row; self.out.write_text(json.dumps(self.rows, indent=2))
+        print(f"[batch] {row['paper']} {row['device']} {row['profile']}: {row['status']} ({row['seconds']} s)", file=sys.stderr)
+    @property
+    def rows(self)->list: return [self.got[i] for i in sorted(self.got)]
+
+# %% ../nbs/10_cli.ipynb #e4a16538
+def _in_turn(grid:list, rows:_Rows, **kw):
+    "One run after another in this process; Ctrl-C stops the batch after writing the interrupted run's row."
+    for i, task in enumerate(grid):
+        rows.add(i, _one(**task, **kw))
+        if rows.got[i]['status'] == 'interrupted': raise KeyboardInterrupt
+
+def _outcome(f, task:dict)->dict:
+    "A finished future's row (a failed row when its process died)."
+    try: return f.result()
+    except Exception as e: return _failed(task, e)
+
+def _pool(grid:list, rows:_Rows, jobs:int, **kw):
+    "`jobs` runs at a time, each in a fresh spawned process; Ctrl-C cancels the runs not yet started."
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn'), max_tasks_per_child=1) as pool:
+        todo = {pool.submit(_one, **task, **kw): i for i, task in enumerate(grid)}
+        try:
+            for f in as_completed(todo): rows.add(todo[f], _outcome(f, grid[todo[f]]))
+        except KeyboardInterrupt:
+            pool.shutdown(cancel_futures=True)
+            for f, i in todo.items():
+                if f.done() and not f.cancelled() and i not in rows.got: rows.add(i, _outcome(f, grid[i]))
+            raise
+
+# %% ../nbs/10_cli.ipynb #4f7d1231
+_SLURM_LIVE = {'PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING',
+               'SUSPENDED', 'PREEMPTED', 'SIGNALING', 'STAGE_OUT', 'SPECIAL_EXIT'}   # states of a job that may still give a row
+
+class _SlurmRun(submitit.helpers.Checkpointable):
+    "A run of the grid as a SLURM job; requeued, preempted or out of time, it starts again with the same arguments (run id)."
+    def __call__(self, **task)->dict:
+        ending = []
+        signal.signal(signal.SIGTERM, lambda *_: ending.append(True))   # SLURM ends or requeues the job; the kernel dies
+        row = _one(**task)
+        while ending and row['status'] != 'done': time.sleep(1)   # a run cut short gives no row: SLURM requeues or kills the job
+        return dict(row, slurm_job=os.environ.get('SLURM_JOB_ID'), restarts=int(os.environ.get('SLURM_RESTART_COUNT', 0)))
+
+def _slurm_state(job_id:str)->str:
+    "The job's state from squeue ('' when SLURM no longer knows it)."
+    return subprocess.run(['squeue', '-h', '-t', 'all', '-j', job_id, '-o', '%T'], capture_output=True, text=True).stdout.strip()
+
+def _slurm_row(job:submitit.Job, task:dict)->dict|None:
+    "The job's row once it has ended: its result, or a failed row saying how it ended; None while it may still give one."
+    if job.paths.result_pickle.exists():
+        try: return job.result()
+        except Exception as e: return dict(_failed(task, e), log=str(job.paths.stderr))
+    if _slurm_state(job.job_id) in _SLURM_LIVE or job.paths.result_pickle.exists(): return None
+    return dict(_failed(task, RunFailed(f"SLURM job {job.job_id} ended without a result (state "
+                                        f"{_slurm_state(job.job_id) or 'unknown'})")), log=str(job.paths.stderr))
+
+def _slurm(grid:list, rows:_Rows, folder:Path, partition:str|None, gpus_per_run:int|None, minutes:int, **kw):
+    "One SLURM job per run (submitit, logs in `folder`), followed until each gives its row; Ctrl-C cancels the unfinished jobs."
+    ex = submitit.AutoExecutor(folder=folder/'%j', cluster='slurm')
+    ex.update_parameters(timeout_min=minutes, **({'slurm_partition': partition} if partition else {}),
+                         **({'gpus_per_node': gpus_per_run} if gpus_per_run else {}))
+    jobs = {}
+    for i, task in enumerate(grid):
+        ex.update_parameters(name=f"medrepro-{task['paper']}-{task['profile']}-{task['device']}")
+        jobs[i] = ex.submit(_SlurmRun(), **task, **kw)
+        print(f"[batch] {task['paper']} {task['device']} {task['profile']}: SLURM job {jobs[i].job_id}", file=sys.stderr)
+    try:
+        while jobs:
+            time.sleep(2)
+            for i, job in list(jobs.items()):
+                if (row := _slurm_row(job, grid[i])) is not None: rows.add(i, row); del jobs[i]
+    except KeyboardInterrupt:
+        for job in jobs.values(): job.cancel(check=False)
+        raise
+
+# %% ../nbs/10_cli.ipynb #04ad2b95
+def _check_executor(executor:str, jobs:int, partition, gpus_per_run, minutes):
+    "One-line usage errors before anything runs: the executor, `--jobs`, SLURM options without SLURM, no SLURM here."
+    check_choice('executor', executor, EXECUTORS)
+    if jobs < 1: raise ParamError(f"--jobs {jobs}: must be at least 1")
+    if executor == 'local' and (partition or gpus_per_run or minutes):
+        raise ParamError("--partition, --gpus-per-run and --time are options of --executor slurm")
+    if executor == 'slurm' and jobs > 1:
+        raise ParamError(f"--jobs {jobs} is an option of --executor local (SLURM runs as many jobs at once as it schedules)")
+    if minutes is not None and minutes < 1: raise ParamError(f"--time {minutes}: must be at least 1 minute")
+    if executor == 'slurm' and not shutil.which('sbatch'):
+        raise MedreproError("--executor slurm: no SLURM on this machine (no sbatch on PATH); --executor local runs here")
+
 def batch(papers=None, # paper ids (None: every paper whose notebook exists)
-          devices=('cpu',), profiles=('quick',), seeds=(0,), runs_dir:str|Path='runs', **kwargs)->list:
+          devices=('cpu',), profiles=('quick',), seeds=(0,), runs_dir:str|Path='runs',
+          executor:str='local', # local: on this machine; slurm: one SLURM job per run (submitit)
+          jobs:int=1, # local: runs at a time (1: one after another in this process; N: N processes)
+          partition:str|None=None, # slurm: the partition (default: the cluster's default)
+          gpus_per_run:int|None=None, # slurm: GPUs of each job
+          minutes:int|None=None, # slurm: time limit of each job (default 240); a job out of time is requeued and resumes
+          **kwargs)->list:
     "Run every combination, continuing past failures; return the result rows (also in `runs_dir/batch-<time>.json`)."
-    rows, out = [], Path(runs_dir)/f"batch-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for paper in papers or available_papers():
-        for device in devices:
-            for profile in profiles:
-                t0 = time.time()
-                try: row = dict(status='done', run_dir=str(run_paper(paper, profile, device, seeds, runs_dir=runs_dir, **kwargs)))
-                except MedreproError as e: row = dict(status='failed', error=str(e))
-                except KeyboardInterrupt: row = dict(status='interrupted', error='KeyboardInterrupt')
-                rows.append(dict(paper=paper, device=device, profile=profile, seconds=round(time.time() - t0, 1), **row))
-                print(f"[batch] {paper} {device} {profile}: {row['status']} ({rows[-1]['seconds']} s)", file=sys.stderr)
-                out.write_text(json.dumps(rows, indent=2))   # after every run: a killed batch keeps its rows
-                if row['status'] == 'interrupted': raise KeyboardInterrupt   # Ctrl-C stops the batch, its row written
-    return rows
+    _check_executor(executor, jobs, partition, gpus_per_run, minutes)
+    stamp, runs_dir = f"{datetime.datetime.now():%Y%m%d-%H%M%S}", Path(runs_dir).resolve()
+    grid = [dict(paper=p, device=d, profile=f, run_id=f'{stamp}-{f}-{d}', notebook=paper_notebook(p))
+            for p in papers or available_papers() for d in devices for f in profiles]
+    runs_dir.mkdir(parents=True, exist_ok=True); rows = _Rows(runs_dir/f'batch-{stamp}.json')
+    kw = dict(seeds=list(seeds), runs_dir=runs_dir, **kwargs)
+    if executor == 'slurm': _slurm(grid, rows, runs_dir/'slurm'/stamp, partition, gpus_per_run, minutes or 240, **kw)
+    elif jobs > 1: _pool(grid, rows, jobs, **kw)
+    else: _in_turn(grid, rows, **kw)
+    return rows.rows
 
 # %% ../nbs/10_cli.ipynb #6d4b87a5
 def evaluate(run:str|Path, # a finished run folder
@@ -241,6 +355,41 @@ def evaluate(run:str|Path, # a finished run folder
     return run_paper(p['paper'], p['profile'], p.get('device', 'cpu'), p.get('seeds', [0]), data_root, 'no', keep,
                      runs_dir=run/'external', run_id=name or Path(data_root).resolve().name, extra=dict(eval_from=str(run)),
                      quiet=quiet)
+
+# %% ../nbs/10_cli.ipynb #a5759cbe
+def available_labs()->list:
+    "The teaching labs (notebooks in nbs/labs/)."
+    return sorted(f.stem for f in (project_root()/'nbs'/'labs').glob('*.ipynb'))
+
+def _unexpected_errors(nb:Path)->list:
+    "Error outputs of an executed lab other than a self-check waiting for a prediction."
+    outs = [o for c in nbformat.read(str(nb), as_version=4).cells for o in c.get('outputs', []) if o.output_type == 'error']
+    return [f"{o.ename}: {o.evalue}" for o in outs if not (o.ename == 'PredictionError' and 'write your prediction first' in o.evalue)]
+
+def _drop_error_markers(nb:Path):
+    "Remove papermill's 'An Exception was encountered' cells (the waiting self-checks are expected)."
+    node = nbformat.read(str(nb), as_version=4)
+    node.cells = [c for c in node.cells if 'papermill-error-cell-tag' not in c.metadata.get('tags', [])]
+    nbformat.write(node, str(nb))
+
+# %% ../nbs/10_cli.ipynb #74b19c21
+def run_lab(lab:str, # a lab, e.g. 'disease-or-person'
+            data_root:str|Path|None=None, # data root (else $MEDREPRO_DATA; absent: the lab's synthetic data)
+            runs_dir:str|Path='runs', # the executed copy goes to runs_dir/labs/<lab>/
+            params:dict|None=None, # further lab parameters (e.g. a smaller size)
+            quiet:bool=False, # no progress on stderr
+           )->Path:
+    "Execute `lab` with no predictions (each self-check waits for one) into `runs_dir/labs/<lab>/`; return the notebook."
+    nb = project_root()/'nbs'/'labs'/f"{check_choice('lab', lab, available_labs())}.ipynb"
+    out = (Path(runs_dir)/'labs'/lab).resolve(); out.mkdir(parents=True, exist_ok=True); t0 = time.time()
+    params = {**(params or {}), **({'data_root': str(Path(data_root).resolve())} if data_root else {})}
+    try: _execute(nb, out, params, quiet, allow_errors=True)
+    except pm.PapermillExecutionError: pass   # the waiting self-checks; anything else is caught just below
+    if bad := _unexpected_errors(out/nb.name):
+        _status(out, status='failed', seconds=round(time.time() - t0, 1), error=bad[0])
+        raise RunFailed(f"lab {lab} failed ({bad[0]}); partial outputs kept in {out}")
+    _drop_error_markers(out/nb.name); _status(out, status='done', seconds=round(time.time() - t0, 1), params=params)
+    return out/nb.name
 
 # %% ../nbs/10_cli.ipynb #a31ae659
 def dataset_status(name:str, # registry name of a real dataset
@@ -275,6 +424,8 @@ _EPILOG = """examples:
   medrepro run iconvnext                          profile quick, device auto, synthetic data if the real are absent
   medrepro run iconvnext --profile paper --data-root ../shared/data -p epochs=3 -p bf16=True
   medrepro batch --papers iconvnext multiscale-resnet --profiles smoke quick --seeds 0 1 2
+  medrepro batch --profiles smoke quick --executor local --jobs 2     two runs at a time on this machine
+  medrepro batch --profiles paper --executor slurm --partition gpu --gpus-per-run 1 --time 240
   medrepro evaluate runs/iconvnext/<run-id> --data-root /another/copy
   medrepro report --runs-dir results --latest 1
 
@@ -320,6 +471,11 @@ def _parser()->argparse.ArgumentParser:
     b.add_argument('--papers', nargs='+', default=['all'], choices=('all', *PAPER_IDS), metavar='PAPER', help='papers, or all (default): ' + ', '.join(PAPER_IDS))
     b.add_argument('--devices', nargs='+', default=['cpu'], choices=DEVICES, metavar='DEVICE', help='devices: ' + ', '.join(DEVICES) + ' (default cpu)')
     b.add_argument('--profiles', nargs='+', default=['quick'], choices=PROFILES, metavar='PROFILE', help='profiles: ' + ', '.join(PROFILES) + ' (default quick)')
+    b.add_argument('--executor', default='local', choices=EXECUTORS, help='local: on this machine (default); slurm: one SLURM job per run (submitit), a requeued or preempted run resumes from its checkpoints')
+    b.add_argument('--jobs', type=int, default=1, metavar='N', help='local: N runs at a time, each in a process of its own (default 1: one after another)')
+    b.add_argument('--partition', help="slurm: the partition (default: the cluster's default)")
+    b.add_argument('--gpus-per-run', type=int, metavar='G', help='slurm: GPUs of each job (default none)')
+    b.add_argument('--time', type=int, metavar='MINUTES', help='slurm: time limit of each job in minutes (default 240); a job out of time is requeued and resumes')
     _common(b)
     e = _sub(sub, 'evaluate', "score a finished run's best checkpoints on another copy of the data")
     e.add_argument('run', help='a finished run folder, runs/<paper>/<run-id>')
@@ -334,6 +490,12 @@ def _parser()->argparse.ArgumentParser:
     ls.add_argument('--data-root', default=None, help='folder holding the datasets (default $MEDREPRO_DATA, else ~/.medrepro/data)')
     pa = _sub(sub, 'params', "show a paper notebook's parameters: default, value per profile, comment")
     pa.add_argument('paper', choices=PAPER_IDS, metavar='PAPER', help='the paper: ' + ', '.join(PAPER_IDS))
+    lb = _sub(sub, 'lab', 'execute teaching labs as a student first opens them, into runs/labs/<lab>/ (the site shows them)')
+    lb.add_argument('labs', nargs='+', metavar='LAB', help='labs, or all: ' + ', '.join(available_labs()))
+    lb.add_argument('--data-root', default=None, help='folder holding the datasets (default $MEDREPRO_DATA; absent: synthetic data)')
+    lb.add_argument('--runs-dir', default='runs', help='the executed labs go to <runs-dir>/labs/<lab>/ (default runs/)')
+    lb.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE', help='a lab parameter, e.g. -p max_images=2')
+    lb.add_argument('-q', '--quiet', action='store_true', help='no progress on stderr')
     d = _sub(sub, 'docs', 'build the static documentation site: papers with outputs, labs, library, report')
     d.add_argument('--runs-dir', default='runs', help="run folders; each paper's newest finished run (quick first) is rendered (default runs/)")
     d.add_argument('--out', default='_docs', help='the site folder (default _docs/)')
@@ -354,7 +516,7 @@ def _cmd_batch(a)->int:
     papers, params = (available_papers() if a.papers == ['all'] else a.papers), _kv(a.param)
     for p in papers:
         for prof in a.profiles: check_params(paper_notebook(p), params, prof)
-    rows = batch(papers, a.devices, a.profiles, a.seeds, a.runs_dir, data_root=a.data_root, synthetic=a.synthetic, params=params, quiet=a.quiet, nproc=a.nproc)
+    rows = batch(papers, a.devices, a.profiles, a.seeds, a.runs_dir, a.executor, a.jobs, a.partition, a.gpus_per_run, a.time, data_root=a.data_root, synthetic=a.synthetic, params=params, quiet=a.quiet, nproc=a.nproc)
     for r in rows:
         if r['status'] != 'done': print(f"FAILED {r['paper']} {r['device']} {r['profile']}: {r['error']}", file=sys.stderr)
     return 1 if any(r['status'] != 'done' for r in rows) else 0
@@ -373,6 +535,10 @@ def _cmd_list(a)->int:
 def _cmd_docs(a)->int:
     if not Path(a.runs_dir).is_dir(): raise MedreproError(f"--runs-dir {a.runs_dir}: no such folder (`make demo` makes runs/)")
     print(build_site(a.out, a.runs_dir)); return 0
+
+def _cmd_lab(a)->int:
+    for lab in (available_labs() if a.labs == ['all'] else a.labs): print(run_lab(lab, a.data_root, a.runs_dir, _kv(a.param), a.quiet))
+    return 0
 
 def _cmd_params(a)->int:
     print(f"{a.paper}: parameters of {paper_notebook(a.paper)} ('None': the profile's value); set with -p KEY=VALUE")
