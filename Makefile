@@ -31,9 +31,11 @@ demo: install
 	$(BIN)/medrepro report --out reports/index.html && exit $$rc
 
 # The documentation site (_docs/index.html): each paper notebook WITH the outputs of its newest finished run in runs/
-# (make demo makes them when there are none), the labs, the library notebooks and the report. Static HTML, offline.
+# (make demo makes them when there are none), the labs executed by `medrepro lab` (made when there are none), the library
+# notebooks and the report. Static HTML, offline.
 docs: install
 	@test -d runs || { echo "no runs/ yet: make demo runs every paper at profile quick first"; $(MAKE) demo; }
+	@test -d runs/labs || { echo "no executed labs yet: medrepro lab all runs each lab once (a few minutes each)"; $(BIN)/medrepro lab all --runs-dir runs -q; }
 	$(BIN)/medrepro docs --runs-dir runs --out _docs
 
 # The tests: notebook tests (nbdev_test), then the integration tests (pytest).
