@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['feature_smoothing_loss', 'contrastive_loss', 'info_nce_loss', 'classification_loss', 'sequence_cross_entropy',
-           'joint_loss', 'class_weighted_loss', 'ClassWeightedLoss']
+           'joint_loss', 'class_weighted_loss', 'ClassWeightedLoss', 'bce_dice_loss', 'BCEDiceLoss']
 
 # %% ../nbs/05_losses.ipynb #3d1b7050
 def feature_smoothing_loss(features:torch.Tensor, # features, shape (N, D)
@@ -133,3 +133,19 @@ class ClassWeightedLoss(nn.Module):
         super().__init__(); self.multilabel = multilabel
         self.register_buffer('weights', torch.as_tensor(weights, dtype=torch.float32))
     def forward(self, logits, targets): return class_weighted_loss(logits, targets, self.weights, self.multilabel)
+
+# %% ../nbs/05_losses.ipynb #4bbfc0d6
+from segmentation_models_pytorch.losses._functional import soft_dice_score
+
+def bce_dice_loss(logits:torch.Tensor, # per-pixel label scores, shape (N, C, H, W)
+                  targets:torch.Tensor, # 0/1 maps of the same shape
+                  eps:float=1e-7, # smp's guard against an empty denominator
+                 )->torch.Tensor:
+    "Mean BCE with logits plus the mean over channels of 1 - soft Dice (a channel with no positive pixel adds 0)."
+    p, t = F.logsigmoid(logits).exp().flatten(2), targets.type_as(logits).flatten(2)
+    dice = (1.0 - soft_dice_score(p, t, 0.0, eps, dims=(0, 2))) * (t.sum((0, 2)) > 0).to(logits.dtype)
+    return F.binary_cross_entropy_with_logits(logits, targets) + dice.mean()
+
+class BCEDiceLoss(nn.Module):
+    "`bce_dice_loss` as a module."
+    def forward(self, logits, targets): return bce_dice_loss(logits, targets)
