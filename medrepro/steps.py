@@ -13,7 +13,8 @@ from .models_iconvnext import GAGM
 
 # %% auto #0
 __all__ = ['fs_step', 'LogitsOnly', 'evaluate_mri', 'logits_features', 'frozen_features', 'to_prob', 'label_accuracy',
-           'label_step', 'evaluate_labels']
+           'label_step', 'evaluate_labels', 'yolox_targets', 'yolox_step', 'detection_step', 'semantic_targets',
+           'upernet_step', 'predict_cells']
 
 # %% ../nbs/08a_steps.ipynb #51065f6c
 def fs_step(model, batch, device, # as `medrepro.engine.fit` calls it
@@ -82,3 +83,65 @@ def evaluate_labels(model, dl, device, loss_fn, multilabel:bool=True)->dict:
     "Loss and ACC of `model` over all of `dl` at once (the validation hook of `engine.fit`)."
     logits, t = map(torch.from_numpy, predict(model, dl, device))
     return dict(loss=loss_fn(logits, t).item(), acc=label_accuracy(to_prob(logits, multilabel), t, multilabel).item())
+
+# %% ../nbs/08a_steps.ipynb #eef22f1d
+import random
+from .losses import bce_dice_loss
+
+def yolox_targets(targets:list # target dicts with `boxes` (x0, y0, x1, y1) and 1-based `labels`
+                 )->torch.Tensor:
+    "YOLOX label tensor [B, M, 5]: class (0-based), cx, cy, w, h."
+    M = max([len(t['boxes']) for t in targets] + [1])
+    out = torch.zeros(len(targets), M, 5)
+    for i, t in enumerate(targets):
+        b = t['boxes'].float()
+        out[i, :len(b)] = torch.cat([(t['labels'] - 1).float()[:, None], (b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], 1)
+    return out
+
+def yolox_step(model, batch, device, multiscale:tuple=()):
+    "YOLOX loss of a `collate_cells` batch, with the loss parts as logs."
+    imgs, targets = batch
+    labels = yolox_targets(targets)
+    if multiscale and model.training:
+        s = random.choice(multiscale)
+        size = [max(32, round(d * s / 32) * 32) for d in imgs.shape[-2:]]
+        labels[..., 1::2] *= size[1] / imgs.shape[-1]; labels[..., 2::2] *= size[0] / imgs.shape[-2]
+        imgs = F.interpolate(imgs, size=size, mode='bilinear', align_corners=False)
+    out = model(imgs.to(device) * 255, labels.to(device))
+    return out['total_loss'], {k: out[k] for k in ('iou_loss', 'conf_loss', 'cls_loss')}
+
+# %% ../nbs/08a_steps.ipynb #127f346b
+def detection_step(model, batch, device):
+    "Summed Mask R-CNN losses of a `collate_cells` batch, with the parts as logs."
+    imgs, targets = batch
+    targets = [{k: to_device(t[k], device) for k in ('boxes', 'labels', 'masks')} for t in targets]
+    losses = model(list(imgs.to(device)), targets)
+    return sum(losses.values()), losses
+
+# %% ../nbs/08a_steps.ipynb #64122fbd
+def semantic_targets(targets:list, # target dicts with `masks` [N, H, W]
+                     shape:tuple,  # (H, W) of the batch
+                    )->torch.Tensor:
+    "Targets [B, 2, H, W]: cell, border."
+    out = torch.zeros(len(targets), 2, *shape)
+    for i, t in enumerate(targets):
+        m = t['masks'].float()
+        if not len(m): continue
+        eroded = -F.max_pool2d(-m[:, None], 3, 1, 1)[:, 0]
+        out[i, 0] = m.amax(0)
+        out[i, 1] = ((m - eroded).amax(0) > 0).float().maximum((m.sum(0) > 1).float())
+    return out
+
+def upernet_step(model, batch, device):
+    "BCE + Dice of the main and (weighted) auxiliary outputs for a `collate_cells` batch."
+    imgs, targets = batch
+    y = semantic_targets(targets, imgs.shape[-2:]).to(device)
+    main, aux = model(imgs.to(device))
+    lm, la = bce_dice_loss(main, y), bce_dice_loss(aux, y)
+    return lm + model.aux_weight * la, dict(main_loss=lm, aux_loss=la)
+
+# %% ../nbs/08a_steps.ipynb #b74a5441
+@torch.no_grad()
+def predict_cells(model, dl, device, predict)->list:
+    "Per-image `CellPred`s over `dl`, cropped to each image's size."
+    return [p.crop(*t['size']) for imgs, targets in dl for p, t in zip(predict(model, imgs.to(device)), targets)]
