@@ -14,7 +14,8 @@ import contextlib, io
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'encode_masks', 'mask_iou', 'max_matching', 'precision_at', 'sartorius_score', 'perturb_masks',
-           'score_curve', 'mistake_scores', 'score_images', 'score_by_group', 'coco_mask_ap']
+           'score_curve', 'mistake_scores', 'score_images', 'score_by_group', 'coco_mask_ap', 'cell_score',
+           'evaluate_cells', 'trivial_masks', 'cells_learning_check']
 
 # %% ../nbs/07a_metrics_cells.ipynb #8b034df6
 def encode_masks(masks:np.ndarray # [N, H, W] binary masks
@@ -152,3 +153,43 @@ def coco_mask_ap(preds:list,  # per image, [P, H, W] predicted masks
         ev.params.maxDets = [10, 100, 1000]
         ev.evaluate(); ev.accumulate(); ev.summarize()
     return dict(AP=float(ev.stats[0]), AP50=float(ev.stats[1]), AP75=float(ev.stats[2]))
+
+# %% ../nbs/07a_metrics_cells.ipynb #a6392970
+import torch
+from torchvision.ops import box_iou
+from .metrics import noise_bound
+
+def cell_score(pred, # a `CellPred` of one image (padded)
+               t:dict, # its target dict (`masks`, `boxes`, `size`)
+               mask_thr:float=0.5)->float:
+    "Competition score of one prediction against its target (masks, boxes or Dice)."
+    h, w = t['size']; pred = pred.crop(h, w); gt = t['masks'][:, :h, :w].bool().numpy()
+    if pred.masks is not None: return sartorius_score(pred.binary(mask_thr), gt)
+    if pred.semantic is not None:
+        p, g = pred.semantic[0] > 0.5, torch.from_numpy(gt.any(0))
+        return float(2 * (p & g).sum() / (p.sum() + g.sum()).clamp(min=1))
+    return float(precision_at(box_iou(pred.boxes, t['boxes'].float()).numpy()).mean())
+
+@torch.no_grad()
+def evaluate_cells(model, dl, device, predict)->dict:
+    "Mean validation `score` of `model` over `dl`; `predict(model, imgs)` returns one `CellPred` per image."
+    scores = [cell_score(p, t) for imgs, targets in dl for p, t in zip(predict(model, imgs.to(device)), targets)]
+    return dict(score=float(np.mean(scores)) if scores else 0.0)
+
+# %% ../nbs/07a_metrics_cells.ipynb #c8ea3dcb
+def trivial_masks(h:int, w:int)->dict:
+    "The predictors that know nothing, as binary masks [N, h, w]: no cell, and the whole image as one cell."
+    return dict(empty=np.zeros((0, h, w), bool), one_blob=np.ones((1, h, w), bool))
+
+def cells_learning_check(scores, # competition score per test image of the model
+                         trivial, # name -> competition scores per test image of a trivial predictor
+                         n_cells:int, # true cells in the test images
+                         n_pred=None, # instances the model predicted per image (None: not checked)
+                        )->dict:
+    "Mean score against the best trivial predictor's, the margin, its noise bound, and whether the model learned."
+    s = np.asarray(scores, float)
+    triv = max(float(np.mean(v)) for v in trivial.values())
+    sem = 2 * s.std(ddof=1) / np.sqrt(len(s)) if len(s) > 1 else 0.0
+    bound = max(noise_bound(float(s.mean()), max(n_cells, 1)), float(sem))
+    return dict(score=float(s.mean()), trivial_score=triv, margin=float(s.mean()) - triv, noise_bound=bound,
+                predicts_nothing=bool(n_pred is not None and sum(n_pred) == 0), beats_trivial=bool(s.mean() - triv > bound))
