@@ -8,6 +8,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .core import ParamError, MedreproError, check_choice, load_pretrained, cache_dir, PACKAGED_WEIGHTS, STAND_IN
 from .losses import contrastive_loss, info_nce_loss, sequence_cross_entropy, classification_loss, joint_loss
 
@@ -249,7 +250,7 @@ def beam_search(decoder, memory, memory_pad=None, bos:int=1, eos:int=2, max_len:
         out.append(max(finished, key=lambda f: f[0])[1])
     return nn.utils.rnn.pad_sequence(out, batch_first=True)
 
-# %% ../nbs/04c_models_fusion.ipynb #a2c589a6
+# %% ../nbs/04c_models_fusion.ipynb #ac4bd5d8
 FUSIONS = ('cross', 'concat', 'bilinear', 'm4c', 'none')
 
 def _masked_mean(x, pad):
@@ -290,56 +291,78 @@ class FusionModel(nn.Module):
         self.decoder = (None if not vocab else CaptionDecoder(vocab, d, heads, dec_layers, max_len, dropout) if decoder == 'transformer'
                         else LSTMAttentionDecoder(vocab, d, dropout))
 
-    def tokens(self, fmap, txt):
-        "Visual tokens (B, n, d) and text tokens (B, m, d)."
-        v = self.vproj(self.cbam(fmap)).flatten(2).transpose(1, 2)
-        return self.vln(v + self.vpos[:, :v.shape[1]]), self.tproj(txt)
 
-    def streams(self, fmap, txt, txt_pad=None, fusion=None):
-        "The two attended streams (either may be None when its modality is switched off)."
-        v, t = self.tokens(fmap, txt)
-        if self.modalities == 'visual': return v, None, None
-        if self.modalities == 'text': return None, t, txt_pad
-        fusion = fusion or self.fusion
-        if fusion == 'cross':
-            for layer in self.block: v, t = layer(v, t, txt_pad)
-        elif fusion in ('bilinear', 'm4c'): v, t = self.block(v, t, txt_pad)
-        return v, t, txt_pad
+# %% ../nbs/04c_models_fusion.ipynb #9bdf27c8
+@patch
+def tokens(self:FusionModel, fmap, txt):
+    "Visual tokens (B, n, d) and text tokens (B, m, d)."
+    v = self.vproj(self.cbam(fmap)).flatten(2).transpose(1, 2)
+    return self.vln(v + self.vpos[:, :v.shape[1]]), self.tproj(txt)
 
-    def fuse(self, fmap, txt, txt_pad=None):
-        "Fused memory (B, S, d), its padding mask, and the fused vector (B, d)."
-        if self.fusion == 'none':                                  # LSTM-attention baseline: image tokens only
-            v, _ = self.tokens(fmap, txt); return v, None, self.fuse_vec(torch.cat([v.mean(1), torch.zeros_like(v[:, 0])], -1))
-        v, t, pad = self.streams(fmap, txt, txt_pad)
-        seq = [x for x in (v, t) if x is not None]
-        vpad = None if v is None else torch.zeros(v.shape[:2], dtype=torch.bool, device=v.device)
-        tpad = None if t is None else pad if pad is not None else torch.zeros(t.shape[:2], dtype=torch.bool, device=t.device)
-        mpad = torch.cat([x for x in (vpad, tpad) if x is not None], 1)
-        pooled = [v.mean(1) if v is not None else None, _masked_mean(t, pad) if t is not None else None]
-        z = next(p for p in pooled if p is not None)
-        vec = self.fuse_vec(torch.cat([p if p is not None else torch.zeros_like(z) for p in pooled], -1))
-        return self.fuse_seq(torch.cat(seq, 1)), mpad, vec
 
-    def answer_logits(self, fmap, txt, txt_pad=None):
-        "VQA answer logits (B, n_answers)."
-        return self.classifier(self.fuse(fmap, txt, txt_pad)[2])
+# %% ../nbs/04c_models_fusion.ipynb #d671936b
+@patch
+def streams(self:FusionModel, fmap, txt, txt_pad=None, fusion=None):
+    "The two attended streams (either may be None when its modality is switched off)."
+    v, t = self.tokens(fmap, txt)
+    if self.modalities == 'visual': return v, None, None
+    if self.modalities == 'text': return None, t, txt_pad
+    fusion = fusion or self.fusion
+    if fusion == 'cross':
+        for layer in self.block: v, t = layer(v, t, txt_pad)
+    elif fusion in ('bilinear', 'm4c'): v, t = self.block(v, t, txt_pad)
+    return v, t, txt_pad
 
-    def match_embed(self, fmap, txt, txt_pad=None):
-        "f(I), g(T) on the unit sphere (B, embed) each; cross-attended unless fusion is 'none'."
-        v, t, pad = self.streams(fmap, txt, txt_pad, fusion='concat' if self.fusion == 'none' else None)
-        if v is None or t is None: raise ParamError(f"matching needs both modalities (modalities={self.modalities!r})")
-        return F.normalize(self.f_img(v.mean(1)), dim=-1), F.normalize(self.g_txt(_masked_mean(t, pad)), dim=-1)
 
-    def caption_logits(self, fmap, txt, txt_pad, tokens):
-        "Next-word logits (B, T, vocab) under teacher forcing."
-        mem, mpad, _ = self.fuse(fmap, txt, txt_pad)
-        return self.decoder(tokens, mem, mpad)
+# %% ../nbs/04c_models_fusion.ipynb #1b04ac1a
+@patch
+def fuse(self:FusionModel, fmap, txt, txt_pad=None):
+    "Fused memory (B, S, d), its padding mask, and the fused vector (B, d)."
+    if self.fusion == 'none':                                  # LSTM-attention baseline: image tokens only
+        v, _ = self.tokens(fmap, txt); return v, None, self.fuse_vec(torch.cat([v.mean(1), torch.zeros_like(v[:, 0])], -1))
+    v, t, pad = self.streams(fmap, txt, txt_pad)
+    seq = [x for x in (v, t) if x is not None]
+    vpad = None if v is None else torch.zeros(v.shape[:2], dtype=torch.bool, device=v.device)
+    tpad = None if t is None else pad if pad is not None else torch.zeros(t.shape[:2], dtype=torch.bool, device=t.device)
+    mpad = torch.cat([x for x in (vpad, tpad) if x is not None], 1)
+    pooled = [v.mean(1) if v is not None else None, _masked_mean(t, pad) if t is not None else None]
+    z = next(p for p in pooled if p is not None)
+    vec = self.fuse_vec(torch.cat([p if p is not None else torch.zeros_like(z) for p in pooled], -1))
+    return self.fuse_seq(torch.cat(seq, 1)), mpad, vec
 
-    def generate(self, fmap, txt, txt_pad=None, beam:int=1, max_len:int=20, bos:int=1, eos:int=2):
-        "Caption word ids (B, L): greedy when `beam` is 1, else beam search."
-        mem, mpad, _ = self.fuse(fmap, txt, txt_pad)
-        if beam == 1: return greedy_decode(self.decoder, mem, mpad, bos, eos, max_len)
-        return beam_search(self.decoder, mem, mpad, bos, eos, max_len, beam)
+
+# %% ../nbs/04c_models_fusion.ipynb #b5218391
+@patch
+def answer_logits(self:FusionModel, fmap, txt, txt_pad=None):
+    "VQA answer logits (B, n_answers)."
+    return self.classifier(self.fuse(fmap, txt, txt_pad)[2])
+
+
+# %% ../nbs/04c_models_fusion.ipynb #d246c2a6
+@patch
+def match_embed(self:FusionModel, fmap, txt, txt_pad=None):
+    "f(I), g(T) on the unit sphere (B, embed) each; cross-attended unless fusion is 'none'."
+    v, t, pad = self.streams(fmap, txt, txt_pad, fusion='concat' if self.fusion == 'none' else None)
+    if v is None or t is None: raise ParamError(f"matching needs both modalities (modalities={self.modalities!r})")
+    return F.normalize(self.f_img(v.mean(1)), dim=-1), F.normalize(self.g_txt(_masked_mean(t, pad)), dim=-1)
+
+
+# %% ../nbs/04c_models_fusion.ipynb #09cd0b7d
+@patch
+def caption_logits(self:FusionModel, fmap, txt, txt_pad, tokens):
+    "Next-word logits (B, T, vocab) under teacher forcing."
+    mem, mpad, _ = self.fuse(fmap, txt, txt_pad)
+    return self.decoder(tokens, mem, mpad)
+
+
+# %% ../nbs/04c_models_fusion.ipynb #20984dbb
+@patch
+def generate(self:FusionModel, fmap, txt, txt_pad=None, beam:int=1, max_len:int=20, bos:int=1, eos:int=2):
+    "Caption word ids (B, L): greedy when `beam` is 1, else beam search."
+    mem, mpad, _ = self.fuse(fmap, txt, txt_pad)
+    if beam == 1: return greedy_decode(self.decoder, mem, mpad, bos, eos, max_len)
+    return beam_search(self.decoder, mem, mpad, bos, eos, max_len, beam)
+
 
 # %% ../nbs/04c_models_fusion.ipynb #75383382
 class JointStep:

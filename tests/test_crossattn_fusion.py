@@ -7,13 +7,16 @@ import pandas as pd
 import pytest
 from medrepro.cli import run_paper, evaluate
 from medrepro.data_vl import make_synthetic_vl, make_synthetic_flickr30k, make_synthetic_vqa_v2
-from medrepro.core import STAND_IN
+from medrepro.core import STAND_IN, checkpoint_name
+from medrepro.registry import paper_table
+from medrepro.study_fusion import coco_specs
+
+PAPER1, PAPER2, PAPER3 = (paper_table('crossattn-fusion', t) for t in ('table1', 'table2', 'table3'))   # the paper's numbers
 
 TABLES = ('table1', 'table1_extra', 'greedy_vs_beam', 'caption_examples', 'table2', 'table2_both_directions', 'table3',
           'vqa_rad_accuracy', 'vqa_rad_official_split_leakage')
 FIGURES = ('valid_loss', 'table3_ablation', 'attention_coco', 'attention_vqa_rad')
-CHECKPOINTS = ['Proposed', 'LSTM-Attention', 'Dual-Attention', 'M4C', 'Remove_Cross-Attention', 'Remove_CBAM_Module',
-               'Visual_Features_Only', 'Text_Features_Only', 'Full_Model_L_SEQ_only', 'VQA-Proposed', 'VQA-Text_Features_Only']
+CHECKPOINTS = [checkpoint_name(k, 0) for k in [*coco_specs(), 'VQA-Proposed', 'VQA-Text Features Only']]
 MODELS = ['LSTM-Attention', 'Dual-Attention', 'M4C', 'Proposed']
 ABLATION = ['Full Model', 'Remove Cross-Attention', 'Remove CBAM Module', 'Visual Features Only', 'Text Features Only']
 
@@ -33,8 +36,8 @@ def _check_run(run):
     for f in FIGURES: assert (run/'figures'/f'{f}.html').stat().st_size > 1000, f
     t1 = _table(run, 'table1')
     assert {f'{m} / COCO' for m in MODELS} <= set(t1.index)
-    assert t1.loc['Proposed / COCO', 'CIDEr paper'] == pytest.approx(145.3)
-    assert t1.loc['Proposed / COCO', 'BLEU-1 paper'] == pytest.approx(82.4)
+    assert t1.loc['Proposed / COCO', 'CIDEr paper'] == pytest.approx(PAPER1.loc['Proposed / COCO', 'CIDEr'])
+    assert t1.loc['Proposed / COCO', 'BLEU-1 paper'] == pytest.approx(PAPER1.loc['Proposed / COCO', 'BLEU-1'])
     coco = t1.loc[[f'{m} / COCO' for m in MODELS]]
     for m in ('BLEU-1', 'BLEU-2'):
         assert coco[f'{m} reproduced'].between(0, 100).all(), m
@@ -43,17 +46,17 @@ def _check_run(run):
     assert t1.loc['Proposed / Flickr30k'].filter(like='reproduced').isna().all()   # no Flickr30k here: left empty ...
     assert t1.loc['Proposed / Flickr30k', 'data'] == 'data not present (no flickr30k/ in the data root)'   # ... and said so
     t2 = _table(run, 'table2')
-    assert t2.loc['Proposed / COCO', 'Top-1 paper'] == pytest.approx(64.3)
+    assert t2.loc['Proposed / COCO', 'Top-1 paper'] == pytest.approx(PAPER2.loc['Proposed / COCO', 'Top-1'])
     assert t2.loc[[f'{m} / COCO' for m in MODELS], 'Top-5 reproduced'].between(0, 100).all()
     both = _table(run, 'table2_both_directions')
     assert set(both.index) >= set(MODELS) and (both['n_images'] == both['n_texts']).all()   # 1 caption per image
     assert (both['i2t_R@5'] >= both['i2t_R@1']).all() and (both['t2i_R@5'] >= both['t2i_R@1']).all()
     t3 = _table(run, 'table3')
     assert list(t3.index) == ABLATION
-    assert t3['CIDEr paper'].tolist() == [145.3, 136.8, 140.0, 121.4, 118.9]
+    assert t3['CIDEr paper'].tolist() == PAPER3['CIDEr'].tolist()
     assert t3['CIDEr reproduced'].notna().all()
-    # the ablation is judged on the differences from the Full Model, beside the paper's (-8.5 without cross-attention ...)
-    assert t3['Δ vs Full Model paper'].tolist() == [0.0, -8.5, -5.3, -23.9, -26.4]
+    # the ablation is judged on the differences from the Full Model, beside the paper's
+    assert t3['Δ vs Full Model paper'].tolist() == (PAPER3['CIDEr'] - PAPER3.loc['Full Model', 'CIDEr']).round(1).tolist()
     assert (t3['Δ vs Full Model reproduced'] - (t3['CIDEr reproduced'] - t3.loc['Full Model', 'CIDEr reproduced'])).abs().max() < 0.11
     assert t3.loc['Full Model', 'Δ vs Full Model reproduced'] == 0
     ctrl = _table(run, 'table3_loss_control')
@@ -89,7 +92,7 @@ def _check_run(run):
     assert set(metrics['vqa_rad_remove_cross_attention']) == {'proposed_minus_ablation', 'noise_bound'}
     assert (run/'tables'/'vqa_v2_accuracy.csv').exists()
     assert 'seconds' not in metrics and prov['timing']['total_s'] > 0   # wall times live in the provenance, not the metrics
-    for name in CHECKPOINTS: assert (run/'checkpoints'/f'{name}-seed0'/'best.pt').exists(), name
+    for name in CHECKPOINTS: assert (run/'checkpoints'/name/'best.pt').exists(), name
     assert (run/'checkpoints'/'meta.pt').exists()
     return metrics, prov, verdict
 
@@ -147,7 +150,7 @@ def test_evaluate_external(synthetic_run, tmp_path):
     assert status['status'] == 'done' and prov['eval_from'] == str(synthetic_run)
     assert params['eval_from'] == str(synthetic_run) and params['profile'] == 'smoke'
     loaded = prov['checkpoints_loaded']                                 # every model came from the evaluated run ...
-    for name in CHECKPOINTS: assert str(synthetic_run/'checkpoints'/f'{name}-seed0'/'best.pt') in loaded, name
+    for name in CHECKPOINTS: assert str(synthetic_run/'checkpoints'/name/'best.pt') in loaded, name
     assert not (ev/'checkpoints').exists() and not (ev/'figures'/'valid_loss.html').exists()   # ... and none was trained
     assert set(metrics['table3']) == set(ABLATION) and set(metrics['vqa_rad']) >= {'Proposed', 'Majority answer'}
     both = _table(ev, 'table2_both_directions')                         # every COCO image of the other copy is scored
@@ -238,9 +241,9 @@ def test_flickr30k_vqa_v2_formats(tmp_path):
     t1, t2 = _table(run, 'table1'), _table(run, 'table2')
     fl = [f'{m} / Flickr30k' for m in MODELS]
     assert t1.loc[fl, 'BLEU-1 reproduced'].between(0, 100).all() and t1.loc[fl, 'CIDEr reproduced'].ge(0).all()
-    assert t1.loc['Proposed / Flickr30k', 'CIDEr paper'] == pytest.approx(126.5)
+    assert t1.loc['Proposed / Flickr30k', 'CIDEr paper'] == pytest.approx(PAPER1.loc['Proposed / Flickr30k', 'CIDEr'])
     assert (t1.loc[fl, 'data'] == 'Flickr30k Karpathy test, 4 images').all()
-    assert t2.loc[fl, 'Top-1 reproduced'].between(0, 100).all() and t2.loc['Proposed / Flickr30k', 'Top-1 paper'] == pytest.approx(60.4)
+    assert t2.loc[fl, 'Top-1 reproduced'].between(0, 100).all() and t2.loc['Proposed / Flickr30k', 'Top-1 paper'] == pytest.approx(PAPER2.loc['Proposed / Flickr30k', 'Top-1'])
     assert 'Flickr30k: Flickr30k Karpathy test, 4 images' in (run/'tables'/'table2.md').read_text()
     v2 = _table(run, 'vqa_v2_accuracy')
     assert set(v2.index) == {'Majority answer', 'Proposed', 'Text Features Only'}
@@ -248,3 +251,20 @@ def test_flickr30k_vqa_v2_formats(tmp_path):
     assert 'VQA v2 accuracy' in verdict and 'Flickr30k rows of Tables 1-2: Flickr30k Karpathy test, 4 images' in verdict
     assert set(metrics['vqa_v2']) == set(v2.index) and prov['data_flickr30k'] == str(root/'flickr30k')
     for name in ('Flickr30k-Proposed', 'VQA-v2-Proposed'): assert (run/'checkpoints'/f'{name}-seed0'/'best.pt').exists()
+
+
+def test_notebook_types_no_paper_number():
+    """The paper notebook renders the paper's numbers from the registry (`study_fusion.paper_claims`) instead of typing
+    them: no number of Tables 1-3 nor of the registry's claims appears in its cells (issue 14)."""
+    import re, nbformat
+    from medrepro.core import project_root
+    from medrepro.registry import PAPERS
+    from medrepro.study_fusion import paper_claims
+    text = '\n'.join(c.source for c in nbformat.read(project_root()/'nbs'/'papers'/'crossattn-fusion.ipynb', as_version=4).cells)
+    claims = PAPERS['crossattn-fusion']['claims']
+    numbers = {f'{v}' for t in (PAPER1, PAPER2, PAPER3) for v in t.stack()} | {f'{v}' for v in claims['coco_cider_without_pretraining'].values()}
+    numbers |= {f"{claims[k]:,}" for k in ('train_images', 'test_images')}
+    typed = sorted(n for n in numbers if re.search(rf'(?<![\d.]){re.escape(n)}(?![\d])', text))
+    assert not typed, f'paper numbers typed in the notebook: {typed}'
+    shown = paper_claims().data                                        # ... and the notebook shows them from there
+    assert f"{PAPER1.loc['Proposed / COCO', 'CIDEr']}" in shown and f"{claims['train_images']:,}" in shown
