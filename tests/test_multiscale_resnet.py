@@ -4,12 +4,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from medrepro.cli import run_paper, evaluate
-from medrepro.core import MedreproError
-from medrepro.core import STAND_IN
+from medrepro.core import MedreproError, STAND_IN, checkpoint_name
+from medrepro.registry import paper_table
+from medrepro.study_multiscale import MS, MODELS
 
 PAPER = 'multiscale-resnet'
-MS = 'Multi-scale ResNet'
-ROWS = ['VGG', 'Inception', 'DenseNet', 'EfficientNet', 'ResNet', MS]
+ROWS = MODELS
+PAPER_T1 = paper_table(PAPER, 'table1')   # the paper's numbers, typed once in the registry
 TRIVIAL = 'All-negative (trivial)'
 METRICS = ['accuracy', 'recall', 'precision', 'f1', 'auroc']
 
@@ -34,7 +35,8 @@ def _check_run(run:Path, synthetic:bool, rows=ROWS):
     t1 = pd.read_csv(run/'tables'/'table1.csv', index_col=0)
     assert set(rows) | {TRIVIAL} <= set(t1.index)
     # the paper's 'ResNet' numbers stand beside the multi-scale model; the plain ResNet has none
-    assert t1.loc[MS, 'f1 paper'] == pytest.approx(0.86) and t1.loc['VGG', 'accuracy paper'] == pytest.approx(0.78)
+    assert t1.loc[MS, 'f1 paper'] == pytest.approx(PAPER_T1.loc['ResNet', 'f1'])
+    assert t1.loc['VGG', 'accuracy paper'] == pytest.approx(PAPER_T1.loc['VGG', 'accuracy'])
     assert STAND_IN in t1.loc[MS, 'start weights'] and t1.loc['VGG', 'start weights'].startswith('random')
     assert pd.isna(t1.loc['ResNet', 'f1 paper']) and pd.isna(t1.loc[TRIVIAL, 'f1 paper'])
     shown = pd.read_csv(run/'tables'/'table1.csv', index_col=0, keep_default_na=False)
@@ -58,8 +60,8 @@ def _check_run(run:Path, synthetic:bool, rows=ROWS):
     assert (run/'tables'/'per_label_auroc.csv').exists()
     abl = pd.read_csv(run/'tables'/'ablation_scales.csv', index_col=0)
     assert {'ResNet', 'ResNet (largest scale)', MS} <= set(abl.index)
-    assert (run/'checkpoints'/'Multi_scale_ResNet-seed0'/'best.pt').exists()
-    assert (run/'checkpoints'/'Multi_scale_ResNet-seed0'/'thresholds.json').exists()
+    assert (run/'checkpoints'/checkpoint_name(MS, 0)/'best.pt').exists()
+    assert (run/'checkpoints'/checkpoint_name(MS, 0)/'thresholds.json').exists()
     verdict = (run/'notes'/'verdict.md').read_text()
     assert 'Not a test of the paper' in verdict and 'reproduced within' not in verdict
     assert "not the paper's ACC" in verdict
@@ -117,7 +119,7 @@ def test_two_seeds_subset(tmp_runs, tmp_path):
     m = _json(run, 'metrics.json')
     assert set(m['table1_sd']) >= {'DenseNet', MS}
     assert (run/'figures'/'gradcam_multiscale_resnet.html').exists() and (run/'figures'/'roc_multiscale_resnet.html').exists()
-    for s in (0, 1): assert (run/'checkpoints'/f'Multi_scale_ResNet-seed{s}'/'best.pt').exists()
+    for s in (0, 1): assert (run/'checkpoints'/checkpoint_name(MS, s)/'best.pt').exists()
     assert not (run/'tables'/'ablation_scales.csv').exists()  # one ResNet variant only: no ablation table
 
 
@@ -157,8 +159,8 @@ def test_eval_from_real_sample(shared_data, tmp_runs, tmp_path):
     v = (ev/'notes'/'verdict.md').read_text()
     assert 'external evaluation' in v and 'trained on SYNTHETIC' in v and 'random weights' not in v
     assert f'ImageNet stand-in {STAND_IN}' in v   # the training run's start weights, named per row
-    (run/'checkpoints'/'ResNet-seed0'/'best.pt').unlink()
-    with pytest.raises(MedreproError, match='ResNet-seed0/best.pt'):
+    (run/'checkpoints'/checkpoint_name('ResNet', 0)/'best.pt').unlink()
+    with pytest.raises(MedreproError, match=f"{checkpoint_name('ResNet', 0)}/best.pt"):
         evaluate(run, shared_data, name='again')
 
 
