@@ -14,7 +14,7 @@ from .models_iconvnext import GAGM
 # %% auto #0
 __all__ = ['fs_step', 'LogitsOnly', 'evaluate_mri', 'logits_features', 'frozen_features', 'to_prob', 'label_accuracy',
            'label_step', 'evaluate_labels', 'yolox_targets', 'yolox_step', 'detection_step', 'semantic_targets',
-           'upernet_step', 'predict_cells']
+           'upernet_step', 'predict_cells', 'JointStep']
 
 # %% ../nbs/08a_steps.ipynb #51065f6c
 def fs_step(model, batch, device, # as `medrepro.engine.fit` calls it
@@ -145,3 +145,57 @@ def upernet_step(model, batch, device):
 def predict_cells(model, dl, device, predict)->list:
     "Per-image `CellPred`s over `dl`, cropped to each image's size."
     return [p.crop(*t['size']) for imgs, targets in dl for p, t in zip(predict(model, imgs.to(device)), targets)]
+
+# %% ../nbs/08a_steps.ipynb #5d29b181
+from .losses import contrastive_loss, info_nce_loss, sequence_cross_entropy, classification_loss, joint_loss
+
+class JointStep:
+    "Joint-loss training step and evaluation over feature banks."
+    def __init__(self, img_bank:torch.Tensor, # (N_img, C, h, w) feature maps
+                 txt_bank:torch.Tensor, txt_pad:torch.Tensor, # (N_txt, L, D) hidden states, (N_txt, L) True = padding
+                 weights:dict|None=None, # λ per term: 'seq', 'cl', 'ce' (default 1) and 'nce' (default 0)
+                 margin:float=0.5, # contrastive margin m (embeddings are unit vectors: D in [0, 2])
+                ):
+        self.img, self.txt, self.pad, self.margin = img_bank, txt_bank, txt_pad, margin
+        self.weights = dict(dict(seq=1., cl=1., ce=1., nce=0.), **(weights or {}))
+
+    def _t(self, idx, device):
+        "Text hidden states and padding for rows `idx`, cut to the longest."
+        pad = self.pad[idx]; L = int((~pad).sum(1).max())
+        return self.txt[idx][:, :L].to(device), pad[:, :L].to(device)
+
+    def losses(self, model, b, device)->dict:
+        w, out = self.weights, {}
+        fmap = self.img[b['img']].to(device)
+        if 'caption' in b and w['seq'] and model.decoder is not None:
+            cap = b['caption'].to(device); t, p = self._t(b['prompt'], device)
+            cap = cap[:, :int((cap != 0).sum(1).max())]
+            out['seq'] = sequence_cross_entropy(model.caption_logits(fmap, t, p, cap[:, :-1]), cap[:, 1:], pad_id=0)
+        if 'txt' in b and (w['cl'] or w['nce']) and model.modalities == 'both':
+            t, p = self._t(b['txt'], device)
+            f, g = model.match_embed(fmap, t, p)
+            if w['cl']:
+                perm = torch.roll(torch.arange(len(f)), 1)
+                fn, gn = model.match_embed(fmap, t[perm], p[perm])
+                y = torch.cat([torch.ones(len(f)), (b['img'] == b['img'][perm]).float()]).to(device)
+                out['cl'] = contrastive_loss(torch.cat([f, fn]), torch.cat([g, gn]), y, margin=self.margin)
+            if w['nce']: out['nce'] = info_nce_loss(f, g)
+        if 'label' in b and w['ce'] and model.classifier is not None:
+            t, p = self._t(b['question'], device)
+            out['ce'] = classification_loss(model.answer_logits(fmap, t, p), b['label'].to(device), ignore_index=-1)
+        return out
+
+    def __call__(self, model, batch, device):
+        "The joint loss of one batch (the `step` of `engine.fit`)."
+        ls = self.losses(model, batch, device)
+        return joint_loss(ls, {k: self.weights[k] for k in ls})
+
+    @torch.no_grad()
+    def evaluate(self, model, dl, device)->dict:
+        "Mean joint loss and mean of each term over `dl` (the `evaluate` of `engine.fit`)."
+        model.eval(); tot, n = {}, 0
+        for b in dl:
+            ls = self.losses(model, b, device); ls['loss'] = joint_loss(ls, {k: self.weights[k] for k in ls})
+            for k, v in ls.items(): tot[k] = tot.get(k, 0.) + float(v) * len(b['img'])
+            n += len(b['img'])
+        return {k: v / n for k, v in tot.items()}
