@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 import torch, timm
 from medrepro.cli import run_paper, RunFailed
+from medrepro.core import checkpoint_name
 from medrepro.registry import paper_table
+from medrepro.study_iconvnext import PROFILES
 
 TABLES = ('class_balance', 'splits', 'table1', 'learning', 'icn_t_steps', 'fig4_per_class', 'ablation', 'efficiency', 'leakage',
           'paper_claims')
@@ -30,7 +32,7 @@ def _check_run(run):
     assert list(claims['value paper']) == list(paper_table('iconvnext', 'claims')['value'])
     assert claims.loc['ICN-T validation loss, after six epochs', 'value reproduced'] == 'not measured'   # one epoch in smoke
     assert list(t1.index) == ['ICN-T', 'CN-T', 'Base CNN']
-    assert t1.loc['ICN-T', 'accuracy paper'] == pytest.approx(0.8909)
+    assert t1['accuracy paper'].to_dict() == paper_table('iconvnext', 'table1')['accuracy'].to_dict()
     for m in ('accuracy', 'precision', 'recall', 'f1'):
         assert t1[f'{m} reproduced'].between(0, 1).all(), m
         assert (t1[f'{m} Δ'] - (t1[f'{m} reproduced'] - t1[f'{m} paper'])).abs().max() < 2e-3
@@ -42,10 +44,13 @@ def _check_run(run):
     assert list(leak.index) == ['slice split', 'subject split']
     assert leak.loc['subject split', 'test_subjects_seen_in_training'] == 0
     assert set(pd.read_csv(run/'tables'/'ablation.csv', index_col=0).index) >= {'GAP only', 'no SEVector', 'no L_fs'}
-    # the figures draw every Table 1 model and every variant; smoke's one variant is Base CNN at the paper's lr 5e-3
+    # the figures draw every Table 1 model and every variant; smoke's one variant is the Base CNN at its panels' lr
     var = pd.read_csv(run/'tables'/'variants.csv', index_col=0)
-    assert list(var.index) == ['Base CNN lr=0.005, 1 epochs'] and var.iloc[0]['accuracy_paper_table1'] == pytest.approx(0.8364)
-    panels = ['ICN-T, lr 0.001, 1 ep', 'CN-T, lr 0.001, 1 ep', 'Base CNN, lr 0.001, 1 ep', 'Base CNN, lr 0.005, 1 ep']
+    (name, v_lr, v_ep), = PROFILES['smoke']['variants']
+    assert list(var.index) == [f'{name} lr={v_lr:g}, {v_ep} epochs']
+    assert var.iloc[0]['accuracy_paper_table1'] == paper_table('iconvnext', 'table1').loc[name, 'accuracy']
+    lr = PROFILES['smoke']['lr']
+    panels = [f'ICN-T, lr {lr:g}, 1 ep', f'CN-T, lr {lr:g}, 1 ep', f'Base CNN, lr {lr:g}, 1 ep', f'Base CNN, lr {v_lr:g}, 1 ep']
     assert list(pd.read_csv(run/'tables'/'fig4_per_class.csv').iloc[:, 0].unique()) == panels
     eff = pd.read_csv(run/'tables'/'efficiency.csv', index_col=0)
     assert eff.loc['ICN-T', 'parameters (M)'] == pytest.approx(4.85, abs=0.01)   # the paper's head on EfficientNet-Lite0
@@ -104,7 +109,7 @@ def test_same_seed_same_metrics_and_external_evaluation(tmp_runs, tmp_path):
     kw = dict(device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_runs)
     a, b = (run_paper('iconvnext', 'smoke', run_id=r, **kw) for r in ('a', 'b'))
     assert (a/'metrics.json').read_text() == (b/'metrics.json').read_text()
-    for r in ('ICN-T', 'CN-T', 'Base CNN'): assert (a/'checkpoints'/f'{r}_seed0'/'best.pt').stat().st_size > 1000, r
+    for r in ('ICN-T', 'CN-T', 'Base CNN'): assert (a/'checkpoints'/checkpoint_name(r, 0)/'best.pt').stat().st_size > 1000, r
     ext = evaluate(a, cache_dir()/'synthetic', name='synthetic-copy')
     status, metrics, prov, _ = _load(ext)
     assert status['status'] == 'done' and prov['eval_from'] == str(a) and ext == a/'external'/'iconvnext'/'synthetic-copy'
@@ -114,11 +119,13 @@ def test_same_seed_same_metrics_and_external_evaluation(tmp_runs, tmp_path):
     assert 0 <= metrics['ICN-T_accuracy'] <= 1 and (ext/'tables'/'table1.csv').exists()
     # both leakage models (the linear probes, kept as checkpoints) scored on every image of the other copy
     for s in ('slice', 'subject'):
-        assert (a/'checkpoints'/f'leakage_probe_{s}'/'best.pt').exists()
+        assert (a/'checkpoints'/checkpoint_name(f'leakage probe {s}', 0)/'best.pt').exists()
         assert metrics['leakage'][s]['test_images'] == n and 0 <= metrics['leakage'][s]['accuracy'] <= 1
     assert 'external validation' in (ext/'notes'/'verdict.md').read_text()
-    (b/'checkpoints'/'CN-T_seed0'/'best.pt').unlink()
-    with pytest.raises(MedreproError, match='CN-T_seed0/best.pt'): evaluate(b, cache_dir()/'synthetic')
+    assert set(prov['trainings']) >= {checkpoint_name(r, 0) for r in ('ICN-T', 'CN-T', 'Base CNN')}   # each read back, and from where
+    assert prov['trainings'][checkpoint_name('ICN-T', 0)]['trained_by']['run'] == str(a)
+    (b/'checkpoints'/checkpoint_name('CN-T', 0)/'best.pt').unlink()
+    with pytest.raises(MedreproError, match=f"{checkpoint_name('CN-T', 0)}/best.pt"): evaluate(b, cache_dir()/'synthetic')
 
 
 def test_weights_that_do_not_fit_are_refused(tmp_runs, tmp_path):
