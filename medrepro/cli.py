@@ -290,7 +290,8 @@ def _slurm_row(job:submitit.Job, task:dict)->dict|None:
 def _slurm(grid:list, rows:_Rows, folder:Path, partition:str|None, gpus_per_run:int|None, minutes:int, **kw):
     "One SLURM job per run (submitit, logs in `folder`), followed until each gives its row; Ctrl-C cancels the unfinished jobs."
     ex = submitit.AutoExecutor(folder=folder/'%j', cluster='slurm')
-    ex.update_parameters(timeout_min=minutes, **({'slurm_partition': partition} if partition else {}),
+    ex.update_parameters(timeout_min=minutes, cpus_per_task=kw.get('nproc') or 1,   # a run's training processes get a CPU each
+                         **({'slurm_partition': partition} if partition else {}),
                          **({'gpus_per_node': gpus_per_run} if gpus_per_run else {}))
     jobs = {}
     for i, task in enumerate(grid):
