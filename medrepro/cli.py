@@ -5,7 +5,7 @@
 # %% ../nbs/10_cli.ipynb #01b7bfec
 from __future__ import annotations
 import re, ast, sys, json, time, shutil, argparse, datetime, importlib, os, signal, subprocess, multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed, wait, FIRST_COMPLETED
 from pathlib import Path
 import nbformat
 import pandas as pd
@@ -250,15 +250,15 @@ def _outcome(f, task:dict)->dict:
     except Exception as e: return _failed(task, e)
 
 def _pool(grid:list, rows:_Rows, jobs:int, **kw):
-    "`jobs` runs at a time, each in a fresh spawned process; Ctrl-C cancels the runs not yet started."
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn'), max_tasks_per_child=1) as pool:
-        todo = {pool.submit(_one, **task, **kw): i for i, task in enumerate(grid)}
+    "`jobs` runs at a time in a pool of spawned processes, each run given out when one ends; Ctrl-C starts no other."
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+        todo, running = list(enumerate(grid)), {}
         try:
-            for f in as_completed(todo): rows.add(todo[f], _outcome(f, grid[todo[f]]))
-        except KeyboardInterrupt:
-            pool.shutdown(cancel_futures=True)
-            for f, i in todo.items():
-                if f.done() and not f.cancelled() and i not in rows.got: rows.add(i, _outcome(f, grid[i]))
+            while todo or running:
+                while todo and len(running) < jobs: i, task = todo.pop(0); running[pool.submit(_one, **task, **kw)] = i
+                for f in wait(running, return_when=FIRST_COMPLETED).done: i = running.pop(f); rows.add(i, _outcome(f, grid[i]))
+        except KeyboardInterrupt:   # the running runs got it too: their rows say interrupted
+            for f in as_completed(running): rows.add(running[f], _outcome(f, grid[running[f]]))
             raise
 
 # %% ../nbs/10_cli.ipynb #4f7d1231

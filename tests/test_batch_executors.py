@@ -2,7 +2,7 @@
 per-run results as one after another; `--executor slurm` submits one job per run through submitit to a real one-node
 SLURM (`.ci/slurm-up` starts slurmctld and slurmd here; skipped with one line where it cannot), collects the rows into
 the same batch file, and a job requeued mid-training resumes from its checkpoints. Tiny paper-like notebooks only."""
-import json, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import nbformat
 import pytest
@@ -70,6 +70,25 @@ def test_local_jobs_2_runs_two_at_once_with_the_sequential_results(tmp_path, mon
     for paper in two: assert out(two[paper]) == out(one[paper]) == [paper, 'smoke', out(one[paper])[2]], paper
 
 
+def test_ctrl_c_stops_a_local_jobs_2_batch(tmp_path):
+    "Ctrl-C (SIGINT to the process group) while two of three runs work: exit 130, both rows say interrupted, no third run."
+    nb = train_notebook(tmp_path/'slow.ipynb', "import time\nprint('started', flush=True)\ntime.sleep(120)")
+    cmd = [c for c in batch_cmd(nb, tmp_path/'runs', '--executor', 'local', '--jobs', 2) if c != '-q']
+    cmd.insert(cmd.index('neuron-ensemble') + 1, 'multiscale-resnet')
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
+    try:
+        started = 0
+        for line in p.stderr:
+            started += line.rstrip().endswith('] started')
+            if started == 2: os.killpg(p.pid, signal.SIGINT); break
+        rest = p.communicate(timeout=300)[1]
+    finally: p.kill()
+    assert p.returncode == 130, rest
+    rows = batch_rows(tmp_path/'runs')
+    assert {k: r['status'] for k, r in rows.items()} == {'iconvnext': 'interrupted', 'neuron-ensemble': 'interrupted'}, rows
+    assert not (tmp_path/'runs'/'multiscale-resnet').exists()
+
+
 def test_usage_errors_of_the_executors(tmp_path, monkeypatch, capsys):
     "--jobs 0, and --executor slurm where there is no SLURM: exit 2 with one line naming the option; nothing made."
     assert cli.main(['batch', '--papers', 'iconvnext', '--jobs', '0', '--runs-dir', str(tmp_path/'runs')]) == 2
@@ -101,7 +120,7 @@ def test_slurm_collects_the_rows_and_a_requeued_run_resumes(tmp_path, slurm):
     ended with the losses of the unbroken run; the cancelled one is a failed row, so the batch exits 1."""
     nb, runs = train_notebook(tmp_path/'train.ipynb'), tmp_path/'runs'
     cmd = batch_cmd(nb, runs, '--executor', 'slurm', '--time', 10, '-p', 'epochs=10')
-    cmd[cmd.index('neuron-ensemble') + 1:cmd.index('neuron-ensemble') + 1] = ['multiscale-resnet']
+    cmd.insert(cmd.index('neuron-ensemble') + 1, 'multiscale-resnet')
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         ids = {}
