@@ -7,9 +7,13 @@ from pathlib import Path
 from medrepro.cli import run_paper, evaluate, RunFailed
 from medrepro.core import DataError, MedreproError
 from medrepro.data_cells import SartoriusCells, DSB2018Cells, make_synthetic_sartorius, rle_encode
+from medrepro.registry import paper_table
 
 PAPER = 'neuron-ensemble'
-ROWS = ['Mask R-CNN + NMS', 'NMS + ResNeSt + Ensemble', 'YOLOX + Mask R-CNN + UPerNet']
+PAPER_T1 = paper_table(PAPER, 'table1')                 # the paper's numbers, from the registry
+ROWS = list(PAPER_T1.index)
+FUSION = ['feature-level fusion (FPN average)', 'feature-level fusion (FPN average) + output-level voting']
+MODELS = ['yolox', 'maskrcnn', 'maskrcnn_resnest', 'upernet', 'maskrcnn_fused']
 
 
 def _check_run(run, synthetic, cell_types, max_images=8):
@@ -23,20 +27,24 @@ def _check_run(run, synthetic, cell_types, max_images=8):
     assert splits.loc['images', ['train', 'valid', 'test']].sum() == max_images   # max_images is a hard cap
     n_test = int(splits.loc['images', 'test'])
     cols = ['public', 'private', 'test'] if 'public' in splits.columns else ['test']
-    for row in ROWS:
+    for row in ROWS + FUSION:
         assert set(m['scores'][row]) == {*cols, 'coco_AP'}
         for k in m['scores'][row]: assert 0.0 <= m['scores'][row][k] <= 1.0
     w = m['ensemble_weights']
     assert set(w) == {'yolox', 'maskrcnn', 'upernet'} and abs(sum(w.values()) - 1) < 1e-6
     # every model predicts: smoke keeps all detections (score_thr=0), so the detectors output instances on every image
     n = m['instances_per_image']
-    assert all(len(n[k]) == n_test for k in ('yolox', 'maskrcnn', 'maskrcnn_resnest', 'upernet', 'true'))
+    assert all(len(n[k]) == n_test for k in (*MODELS, 'true'))
     assert all(c > 0 for k in ('yolox', 'maskrcnn', 'maskrcnn_resnest') for c in n[k]) and all(c > 0 for c in n['true'])
     g = m['gt_instances']['test']
     assert g['kept'] == sum(n['true']) and g['lost_at_this_resolution'] == g['true_instances'] - g['kept'] >= 0
     t1 = pd.read_csv(run/'tables'/'table1.csv', index_col=0)
-    assert t1.loc['YOLOX + Mask R-CNN + UPerNet', 'public paper'] == pytest.approx(0.356)
-    assert t1.loc['Mask R-CNN + NMS', 'private paper'] == pytest.approx(0.287)
+    for row in ROWS:
+        for col in PAPER_T1.columns: assert t1.loc[row, f'{col} paper'] == pytest.approx(PAPER_T1.loc[row, col])
+    assert set(FUSION) <= set(t1.index)                                        # the feature-level fusion rows (not in the paper)
+    abl = pd.read_csv(run/'tables'/'fusion_ablation.csv', index_col=0)
+    assert list(abl.configuration) == [ROWS[0], ROWS[2], *FUSION] and abl.index[1].startswith('output-level voting')
+    assert abl.loc[FUSION[0], 'test_score'] == pytest.approx(m['scores'][FUSION[0]]['test'])   # all test images
     assert t1.loc['Mask R-CNN + NMS', 'test reproduced'] == pytest.approx(m['scores']['Mask R-CNN + NMS']['test'], abs=1e-3)
     # per cell type over valid + test: every type there is scored, with its image count; missing types are named
     per_type = pd.read_csv(run/'tables'/'per_cell_type.csv', index_col=0)
@@ -47,9 +55,9 @@ def _check_run(run, synthetic, cell_types, max_images=8):
     assert per_type.loc['all', 'images'] == splits.loc['images', ['valid', 'test']].sum()
     assert set(m['missing_cell_types']) == set(present) - eval_types
     hist = pd.read_csv(run/'tables'/'history.csv')
-    assert set(hist.model) == {'yolox', 'maskrcnn', 'maskrcnn_resnest', 'upernet'}   # every model trained
+    assert set(hist.model) == set(MODELS)                                       # every model trained, the fusion model too
     assert np.isfinite(hist.train_loss).all()
-    for mdl in ('yolox', 'maskrcnn', 'maskrcnn_resnest', 'upernet'): assert (run/'checkpoints'/mdl/'best.pt').exists()
+    for mdl in MODELS: assert (run/'checkpoints'/f'{mdl}-seed0'/'best.pt').exists()   # core.checkpoint_name
     for f in ('overlays', 'ensemble_weights', 'training_loss'): assert (run/'figures'/f'{f}.html').exists()
     verdict = (run/'notes'/'verdict.md').read_text()
     assert ('NOT comparable' in verdict) == synthetic
@@ -83,13 +91,13 @@ def test_smoke_synthetic_and_external_evaluation(tmp_runs, tmp_path):
     assert json.loads((ev/'status.json').read_text())['status'] == 'done'
     em, prov = json.loads((ev/'metrics.json').read_text()), json.loads((ev/'provenance.json').read_text())
     assert prov['eval_from'] == str(run) and em['eval_from'] == str(run)
-    assert sorted(prov['checkpoints_loaded']) == ['maskrcnn', 'maskrcnn_resnest', 'upernet', 'yolox']
+    assert sorted(prov['checkpoints_loaded']) == sorted(MODELS)
     assert all(Path(f).is_relative_to(run/'checkpoints') for f in prov['checkpoints_loaded'].values())
     assert not (ev/'checkpoints').exists() and not (ev/'tables'/'history.csv').exists() and em['steps'] == {}   # nothing trained
     assert len(em['instances_per_image']['true']) == 4                         # every image of the external copy scored
     assert em['ensemble_weights'] == m['ensemble_weights']                      # the source run's fusion weights
     for row in ROWS: assert 0.0 <= em['scores'][row]['test'] <= 1.0
-    (run/'checkpoints'/'upernet'/'best.pt').unlink()
+    (run/'checkpoints'/'upernet-seed0'/'best.pt').unlink()
     with pytest.raises(MedreproError, match=r'upernet'): evaluate(run, ext, name='missing')
 
 
@@ -222,8 +230,9 @@ def _learning_run(root, model:str, steps:int, lr:float, seed:int=0):
     from torch.utils.data import DataLoader
     from medrepro.core import load_pretrained, seed_everything
     from medrepro.data_cells import CellDataset, collate_cells
-    from medrepro.models_cells import (maskrcnn_model, detection_step, maskrcnn_predict, UPerNetAux, upernet_step, upernet_predict,
-                                       encoder_body, body_head, predict_cells, trivial_masks, cells_learning_check)
+    from medrepro.models_cells import maskrcnn_model, maskrcnn_predict, UPerNetAux, upernet_predict, encoder_body, body_head
+    from medrepro.steps import detection_step, upernet_step, predict_cells
+    from medrepro.metrics_cells import trivial_masks, cells_learning_check
     from medrepro.ensemble import mask_nms, remove_overlaps, semantic_to_instances
     from medrepro.metrics_cells import sartorius_score
     seed_everything(seed)
