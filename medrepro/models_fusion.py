@@ -10,13 +10,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 from .core import ParamError, MedreproError, check_choice, load_pretrained, cache_dir, PACKAGED_WEIGHTS, STAND_IN
-from .losses import contrastive_loss, info_nce_loss, sequence_cross_entropy, classification_loss, joint_loss
 
 # %% auto #0
 __all__ = ['FUSIONS', 'CBAM', 'pick_backbone', 'image_norm', 'image_backbone', 'text_backbone', 'encode_images', 'encode_texts',
            'feature_stats', 'standardise', 'CrossAttentionLayer', 'BilinearDualAttention', 'MultimodalTransformer',
-           'CaptionDecoder', 'LSTMAttentionDecoder', 'greedy_decode', 'beam_search', 'FusionModel', 'JointStep',
-           'caption_images', 'match_scores', 'answer_questions', 'text_to_image_attention', 'caption_attention']
+           'CaptionDecoder', 'LSTMAttentionDecoder', 'greedy_decode', 'beam_search', 'FusionModel', 'caption_images',
+           'match_scores', 'answer_questions', 'text_to_image_attention', 'caption_attention']
 
 # %% ../nbs/04c_models_fusion.ipynb #24f1526b
 class CBAM(nn.Module):
@@ -363,58 +362,6 @@ def generate(self:FusionModel, fmap, txt, txt_pad=None, beam:int=1, max_len:int=
     if beam == 1: return greedy_decode(self.decoder, mem, mpad, bos, eos, max_len)
     return beam_search(self.decoder, mem, mpad, bos, eos, max_len, beam)
 
-
-# %% ../nbs/04c_models_fusion.ipynb #75383382
-class JointStep:
-    "Joint-loss training step and evaluation over feature banks."
-    def __init__(self, img_bank:torch.Tensor, # (N_img, C, h, w) feature maps
-                 txt_bank:torch.Tensor, txt_pad:torch.Tensor, # (N_txt, L, D) hidden states, (N_txt, L) True = padding
-                 weights:dict|None=None, # λ per term: 'seq', 'cl', 'ce' (default 1) and 'nce' (default 0)
-                 margin:float=0.5, # contrastive margin m (embeddings are unit vectors: D in [0, 2])
-                ):
-        self.img, self.txt, self.pad, self.margin = img_bank, txt_bank, txt_pad, margin
-        self.weights = dict(dict(seq=1., cl=1., ce=1., nce=0.), **(weights or {}))
-
-    def _t(self, idx, device):
-        "Text hidden states and padding for rows `idx`, cut to the longest."
-        pad = self.pad[idx]; L = int((~pad).sum(1).max())
-        return self.txt[idx][:, :L].to(device), pad[:, :L].to(device)
-
-    def losses(self, model, b, device)->dict:
-        w, out = self.weights, {}
-        fmap = self.img[b['img']].to(device)
-        if 'caption' in b and w['seq'] and model.decoder is not None:
-            cap = b['caption'].to(device); t, p = self._t(b['prompt'], device)
-            cap = cap[:, :int((cap != 0).sum(1).max())]
-            out['seq'] = sequence_cross_entropy(model.caption_logits(fmap, t, p, cap[:, :-1]), cap[:, 1:], pad_id=0)
-        if 'txt' in b and (w['cl'] or w['nce']) and model.modalities == 'both':
-            t, p = self._t(b['txt'], device)
-            f, g = model.match_embed(fmap, t, p)
-            if w['cl']:
-                perm = torch.roll(torch.arange(len(f)), 1)
-                fn, gn = model.match_embed(fmap, t[perm], p[perm])
-                y = torch.cat([torch.ones(len(f)), (b['img'] == b['img'][perm]).float()]).to(device)
-                out['cl'] = contrastive_loss(torch.cat([f, fn]), torch.cat([g, gn]), y, margin=self.margin)
-            if w['nce']: out['nce'] = info_nce_loss(f, g)
-        if 'label' in b and w['ce'] and model.classifier is not None:
-            t, p = self._t(b['question'], device)
-            out['ce'] = classification_loss(model.answer_logits(fmap, t, p), b['label'].to(device), ignore_index=-1)
-        return out
-
-    def __call__(self, model, batch, device):
-        "The joint loss of one batch (the `step` of `engine.fit`)."
-        ls = self.losses(model, batch, device)
-        return joint_loss(ls, {k: self.weights[k] for k in ls})
-
-    @torch.no_grad()
-    def evaluate(self, model, dl, device)->dict:
-        "Mean joint loss and mean of each term over `dl` (the `evaluate` of `engine.fit`)."
-        model.eval(); tot, n = {}, 0
-        for b in dl:
-            ls = self.losses(model, b, device); ls['loss'] = joint_loss(ls, {k: self.weights[k] for k in ls})
-            for k, v in ls.items(): tot[k] = tot.get(k, 0.) + float(v) * len(b['img'])
-            n += len(b['img'])
-        return {k: v / n for k, v in tot.items()}
 
 # %% ../nbs/04c_models_fusion.ipynb #563d3164
 @torch.no_grad()
