@@ -18,7 +18,7 @@ FORBIDDEN = {
     'core': dict(own=('registry', 'data', 'models', 'losses', 'engine', 'metrics', 'report', 'cli'), ext=('papermill', 'markdown')),
     'registry': dict(own=('data', 'models', 'losses', 'engine', 'metrics', 'report', 'cli'), ext=('papermill', 'markdown')),
 }
-ONLY = {'papermill': 'cli', 'markdown': 'report'}   # only `cli` knows papermill; only `report` writes HTML
+ONLY = {'papermill': 'cli', 'submitit': 'cli', 'markdown': 'report'}   # only `cli` knows papermill and the schedulers; only `report` writes HTML
 # Known crossings still to move: none (issue 14 moved the cell models' steps to steps, their BCE + Dice loss to losses,
 # their evaluation and learning check to metrics_cells). A crossing listed here must still exist (the test below).
 KNOWN = {}
