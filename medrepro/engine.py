@@ -267,9 +267,9 @@ def read_back(run, # the run that uses the weights
     "Load `<eval_from>/checkpoints/<name>/best.pt` into `model` and record where it came from; nothing is trained."
     f = Path(eval_from)/'checkpoints'/name/'best.pt'
     if not f.exists(): raise MedreproError(f"eval_from: {f} does not exist (was {name} trained and kept in {eval_from}?)")
-    ck = load_checkpoint(f, model)
-    _trainings(run, name, dict(read_back='best.pt', trained_by=_trained_by(ck, Path(eval_from))))
-    return FitResult(pd.DataFrame(), None, f, None, 0, _trained_by(ck, Path(eval_from)))
+    by = _trained_by(load_checkpoint(f, model), Path(eval_from))
+    _trainings(run, name, dict(read_back='best.pt', trained_by=by))
+    return FitResult(pd.DataFrame(), None, f, None, 0, by)
 
 def train_or_load(run, # the run (`report.Run`): checkpoints go to `run.checkpoint_dir(key, cfg.seed)`
                   key:str, # the training's name, e.g. 'ICN-T' or 'ablation|GAP only'
