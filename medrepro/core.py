@@ -23,7 +23,10 @@ DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 
 # %% ../nbs/00_core.ipynb #6bf34667
 class MedreproError(Exception):
-    "An error the user can fix; the message names the file or parameter."
+    "An error the user can fix; the message names the file or parameter, in one line."
+    def __init__(self, msg:str=''):
+        if '\nOriginal Traceback' in msg: msg = msg.rstrip().splitlines()[-1].split(': ', 1)[-1]  # re-raised from a DataLoader worker: its own line
+        super().__init__(msg)
 
 class DataError(MedreproError):
     "Missing, corrupt or inconsistent data; the message names the file."

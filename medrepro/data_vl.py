@@ -12,13 +12,13 @@ import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 from .core import DataError, MedreproError, ParamError, check_choice
-from .data import read_image, safe_join
+from .data import read_image, safe_join, ImageStream
 
 # %% auto #0
 __all__ = ['COLORS', 'SHAPES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'read_json_checked', 'read_coco_captions', 'read_karpathy',
            'read_medpix', 'read_vqa_rad', 'read_vqa_v2', 'make_synthetic_vl', 'make_synthetic_flickr30k',
            'make_synthetic_vqa_v2', 'default_text_model', 'load_tokenizer', 'words', 'CaptionVocab', 'answer_vocab',
-           'answer_index', 'load_images', 'pad_captions', 'tokenize_texts', 'VLPairs']
+           'answer_index', 'ImageFiles', 'load_images', 'pad_captions', 'tokenize_texts', 'VLPairs']
 
 # %% ../nbs/02d_data_vl.ipynb #67a3c2a1
 def read_json_checked(path:str|Path, # JSON file
@@ -297,16 +297,25 @@ def answer_index(answers, classes)->np.ndarray:
 # %% ../nbs/02d_data_vl.ipynb #ffbd896f
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
+class ImageFiles(ImageStream):
+    "Image files as normalised float tensors (3, size, size), each decoded when read."
+    def __init__(self, files, # image paths
+                 size:int=224, # output side
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, # per-channel statistics the encoder's weights expect
+                 on_bad:str='fail', # a broken image: 'fail' raises naming it; 'skip' serves the next one (`skipped`)
+                ):
+        super().__init__(files, cache=False, on_bad=on_bad)
+        self.size, self.mean, self.std = size, torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+    def load(self, i:int): return read_image(self.paths[i], 'RGB').resize((self.size, self.size), Image.BILINEAR)
+    def item(self, i:int, im): return (torch.from_numpy(np.asarray(im)).permute(2, 0, 1).float() / 255 - self.mean) / self.std
+
 def load_images(files, # image paths (duplicates allowed)
                 size:int=224, # output side
                 mean=IMAGENET_MEAN, std=IMAGENET_STD, # per-channel statistics the encoder's weights expect
-               )->tuple[torch.Tensor, np.ndarray]:
-    "Distinct images as a normalised float tensor (N, 3, size, size), and each input's row in it."
+               )->tuple[ImageFiles, np.ndarray]:
+    "The distinct images as a dataset of normalised (3, size, size) tensors, decoded when read, and each input's row in it."
     uniq, inv = np.unique(np.asarray([str(f) for f in files]), return_inverse=True)
-    arr = np.stack([np.asarray(read_image(f, 'RGB').resize((size, size), Image.BILINEAR)) for f in uniq])
-    x = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255
-    mean, std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
-    return (x - mean) / std, inv
+    return ImageFiles(uniq, size, mean, std), inv
 
 # %% ../nbs/02d_data_vl.ipynb #cf6429ad
 def pad_captions(captions, # caption strings

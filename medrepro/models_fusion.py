@@ -81,11 +81,14 @@ def text_backbone(name:str|None=None, # HF name or folder; None = bundled MiniLM
 
 # %% ../nbs/04c_models_fusion.ipynb #a5650b9c
 @torch.no_grad()
-def encode_images(backbone:nn.Module, x:torch.Tensor, # (N, 3, H, W) normalised images
-                  batch_size:int=32, device='cpu')->torch.Tensor:
-    "Feature maps (N, C, h, w) of a frozen CNN."
+def encode_images(backbone:nn.Module, x, # (N, 3, H, W) normalised images: a tensor, or a dataset of (3, H, W) ones
+                  batch_size:int=32, device='cpu',
+                  workers:int=0, # loader processes decoding a dataset's images while the encoder runs
+                 )->torch.Tensor:
+    "Feature maps (N, C, h, w) of a frozen CNN, a batch at a time (a dataset is decoded as it is read)."
     backbone.eval().to(device)
-    return torch.cat([backbone.forward_features(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    batches = torch.utils.data.DataLoader(x, batch_size, num_workers=workers, pin_memory=torch.device(device).type == 'cuda')
+    return torch.cat([backbone.forward_features(b.to(device, non_blocking=True)).cpu() for b in batches])
 
 @torch.no_grad()
 def encode_texts(backbone:nn.Module, enc:dict, # `input_ids`, `attention_mask` (from `tokenize_texts`)

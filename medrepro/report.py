@@ -16,8 +16,9 @@ from .distributed import nproc_from_env
 
 # %% auto #0
 __all__ = ['SUMMARY_COLUMNS', 'has_png_export', 'Run', 'start_run', 'save_table', 'save_figure', 'save_note', 'record_data',
-           'mean_sd', 'compare_with_paper', 'paper_summary', 'verdict', 'summary_table', 'paper_vs_reproduced',
-           'render_report', 'notebook_html', 'build_site']
+           'record_skipped', 'mean_sd', 'compare_with_paper', 'paper_summary', 'verdict', 'start_paper_run',
+           'synthetic_banner', 'not_a_test', 'summary_table', 'paper_vs_reproduced', 'render_report', 'notebook_html',
+           'build_site']
 
 # %% ../nbs/09_report.ipynb #f78bf5c2
 def _jsonable(x):
@@ -101,14 +102,23 @@ def record_data(self:Run, name:str, # registry name of the dataset
                 path, # the folder read
                 synthetic:bool, # whether it is a synthetic stand-in
                 files=(), # the files used, for the fingerprint
+                **facts, # what else a reader needs: images, subjects or patients, class counts, image side ...
                )->dict:
-    "Record which data the run used (folder, real or synthetic, fingerprint) in provenance.json."
-    rec = dict(name=name, path=str(path), synthetic=bool(synthetic), n_files=len(files), fingerprint=fingerprint(files) if len(files) else None)
+    "Record a dataset the run used as `data.<name>` in provenance.json (folder, real or synthetic, fingerprint, `facts`)."
+    rec = dict(name=name, path=str(path), synthetic=bool(synthetic), n_files=len(files), fingerprint=fingerprint(files) if len(files) else None, **facts)
     prov = _read(self.dir/'provenance.json')
     _merge_json(self.dir/'provenance.json', dict(synthetic=bool(synthetic) or bool(prov.get('synthetic')), data={**prov.get('data', {}), name: rec}))
     return rec
 
-Run.save_table, Run.save_figure, Run.save_note, Run.record_data = save_table, save_figure, save_note, record_data
+def record_skipped(self:Run, *sources, # `{path: reason}` dicts, or datasets with such a `skipped` property (`data.ImageStream`)
+                  )->dict:
+    "Record every image skipped as unreadable as `skipped_images` in provenance.json (with those recorded before); return them."
+    bad = {**_read(self.dir/'provenance.json').get('skipped_images', {}),
+           **{k: v for s in sources for k, v in (s if isinstance(s, dict) else s.skipped).items()}}
+    if bad: self.record('skipped_images', bad)
+    return bad
+
+Run.save_table, Run.save_figure, Run.save_note, Run.record_data, Run.record_skipped = save_table, save_figure, save_note, record_data, record_skipped
 
 # %% ../nbs/09_report.ipynb #688fbbe6
 def mean_sd(frames:list, # one DataFrame per seed, same index and columns
@@ -185,6 +195,55 @@ def _synthetic_head(learned):
             None: '(whether the model learned was not checked)'}[learned]
     return f'**Synthetic data: these numbers are NOT comparable with the paper.** They only show that the pipeline runs end to end {what}.\n\n'
 
+
+# %% ../nbs/09_report.ipynb #be2bda52
+from .core import set_threads, get_device, MedreproError
+
+def start_paper_run(paper:str, # paper id
+                    profile:str, # smoke | quick | paper
+                    cfg:dict, # the profile's settings with the notebook's overrides (`core.profile_config`); `threads` is applied
+                    device='auto', # cpu | cuda | mps | auto
+                    seeds=(0,), # the seeds the notebook trains
+                    run_dir=None, # the run folder (None: runs/<paper>/interactive-<time>)
+                    **params, # the notebook's other parameters for params.json (data_root, synthetic, eval_from ...)
+                   )->tuple:
+    "Set threads and device, open the run folder, record the device and `eval_from`; return (run, device, threads)."
+    ev = params.get('eval_from')
+    if ev and not (Path(ev)/'checkpoints').is_dir(): raise MedreproError(f"eval_from: {Path(ev)/'checkpoints'} does not exist (not a finished run?)")
+    threads, dev = set_threads(cfg.get('threads')), get_device(device)
+    run = start_run(paper, profile, dict(cfg, device=device, seeds=list(seeds), **params), run_dir=run_dir)
+    run.record('device', dict(resolved=str(dev), threads=threads))
+    if ev: run.record('eval_from', str(ev))
+    return run, dev, threads
+
+# %% ../nbs/09_report.ipynb #bc4fa00b
+def synthetic_banner(dataset:str, # what was not found, e.g. 'The Sartorius data'
+                     what:str, # what this run generated instead, e.g. 'cell-like images'
+                     scope:str='below', # which numbers the warning covers, e.g. 'in the VQA table'
+                    )->Markdown:
+    "The warning shown where a run's data are generated: no number it covers is comparable with the paper."
+    return Markdown(f'## ⚠️ SYNTHETIC DATA\n{dataset} was not found under the data root, so this run uses generated {what} in the '
+                    f'same format. **No number {scope} is comparable with the paper.**')
+
+def _random_clause(models)->str:
+    return f"{', '.join(models)} start{'s' if len(models) == 1 else ''} from random weights where the paper's were pretrained"
+
+def not_a_test(*reasons:str, # the paper's own reasons ('' ones are dropped)
+               profile:str='paper', # the run's profile: any other is a reason
+               budget:str='', # what that profile trains, e.g. '2 epochs on 300 images'
+               synthetic:bool=False, # the data were generated
+               random_models=(), # models that started from random weights
+               n_test:int|None=None, # size of the test set
+               min_test:int=100, # a smaller test set is a reason
+               unit:str='images', # what the test set counts (images, films, questions)
+              )->str:
+    "Why a run is no test of the paper, as one sentence ('' when it is one)."
+    why = ([f"profile `{profile}`" + (f" ({budget})" if budget else '')] if profile != 'paper' else []) + \
+          (['the data are synthetic'] if synthetic else []) + [r for r in reasons if r] + \
+          ([_random_clause(random_models)] if len(random_models) else []) + \
+          ([f'the test set has only {n_test} {unit}'] if n_test is not None and n_test < min_test else [])
+    s = '; '.join(why)
+    return s[:1].upper() + s[1:] + '.' if s else ''
 
 # %% ../nbs/09_report.ipynb #72dcc926
 def _run_dirs(runs_dir:Path, paper:str)->list:

@@ -12,23 +12,23 @@ import plotly.graph_objects as go
 import plotly.express as px
 from IPython.display import display, Markdown
 from torch.utils.data import DataLoader
-from .core import seed_everything, get_device, set_threads, load_pretrained, check_choice, ParamError, MedreproError
+from .core import seed_everything, load_pretrained, check_choice, ParamError
 from .registry import PAPERS, dataset_info, paper_table
-from .data import locate_dataset, split_by_unit, check_leakage, fingerprint
+from .data import locate_dataset, split_by_unit, check_leakage, LRUCache, CACHE_ITEMS
 from .data_cells import SartoriusCells, DSB2018Cells, CellDataset, collate_cells, make_synthetic_sartorius
 from .models_cells import yolox_model, yolox_predict, maskrcnn_model, maskrcnn_predict, UPerNetAux, upernet_predict, encoder_body, body_head
 from .steps import yolox_step, detection_step, upernet_step, predict_cells
 from .ensemble import fuse, fit_weights, merge_instances, mask_nms, remove_overlaps, semantic_to_instances, feature_fusion_maskrcnn
 from .metrics_cells import sartorius_score, coco_mask_ap, evaluate_cells, trivial_masks, cells_learning_check
 from .engine import TrainConfig, train_or_load
-from .report import Run, start_run, compare_with_paper, verdict
+from .report import Run, start_paper_run, compare_with_paper, verdict, not_a_test, synthetic_banner
 from .figures import panel_grid
 
 # %% auto #0
-__all__ = ['PAPER', 'ROWS', 'PROFILES', 'FUSED', 'Study', 'start_study', 'cap_images', 'synthetic_banner', 'load_data', 'halves',
-           'split_data', 'train_set', 'eval_data', 'model_specs', 'build_models', 'train_models', 'history',
-           'predict_all', 'fusion_names', 'configurations', 'ensemble_weights', 'score_configurations', 'one_column',
-           'table1', 'test_scores', 'ablation_rows', 'fusion_ablation', 'learning', 'type_table', 'per_cell_type',
+__all__ = ['PAPER', 'ROWS', 'PROFILES', 'FUSED', 'Study', 'start_study', 'cap_images', 'load_data', 'halves', 'split_data',
+           'train_set', 'eval_data', 'model_specs', 'build_models', 'train_models', 'history', 'predict_all',
+           'fusion_names', 'configurations', 'ensemble_weights', 'score_configurations', 'one_column', 'table1',
+           'test_scores', 'ablation_rows', 'fusion_ablation', 'learning', 'type_table', 'per_cell_type',
            'weights_figure', 'overlay', 'overlays', 'weights_text', 'order_text', 'not_comparable', 'run_verdict',
            'log_metrics']
 
@@ -69,14 +69,10 @@ def start_study(profile:str, # smoke | quick | paper
                 dataset:str='sartorius', # 'sartorius' (the paper's data) or 'dsb2018'
                 **params, # the other parameters written to params.json (data_root, synthetic, eval_from, weights_file)
                )->Study:
-    "Check the dataset, set threads and device, open the run folder and return the `Study`."
+    "Check the dataset, open the run (`report.start_paper_run`: threads, device, run folder) and return the `Study`."
     check_choice('dataset', dataset, ('sartorius', 'dsb2018'))
-    n_threads, dev = set_threads(cfg['threads']), get_device(device)
-    run = start_run(PAPER, profile, dict(cfg, device=device, seeds=seeds, dataset=dataset, **params), run_dir=run_dir)
-    ev = params.get('eval_from')
-    if ev and not (Path(ev)/'checkpoints').is_dir(): raise MedreproError(f"eval_from: {Path(ev)/'checkpoints'} does not exist (not a finished run?)")
-    if ev: run.record('eval_from', str(ev))
-    return Study(run, cfg, seeds, dev, n_threads, dataset, ev, params.get('weights_file'))
+    run, dev, n_threads = start_paper_run(PAPER, profile, cfg, device, seeds, run_dir, dataset=dataset, **params)
+    return Study(run, cfg, seeds, dev, n_threads, dataset, params.get('eval_from'), params.get('weights_file'))
 
 # %% ../nbs/12d_study_cells.ipynb #8e6cb011
 def cap_images(idx, labels, n:int)->np.ndarray:
@@ -88,11 +84,6 @@ def cap_images(idx, labels, n:int)->np.ndarray:
     return np.sort(np.array(idx, dtype=int))
 
 # %% ../nbs/12d_study_cells.ipynb #952194aa
-def synthetic_banner()->Markdown:
-    "The warning shown at the top of a run on generated cells."
-    return Markdown('## ⚠️ SYNTHETIC DATA\nThe real Sartorius data were not found, so these are generated '
-                    'cell-like images in the same format. **No number below is comparable with the paper.**')
-
 def _cells(st:Study, data_root, synthetic:str):
     "The dataset reader, its root and whether it is synthetic."
     if st.dataset == 'sartorius':
@@ -106,8 +97,7 @@ def load_data(st:Study, data_root=None, synthetic:str='auto'):
     "Read (or generate) the cells, keep at most `max_images` stratified by cell type (an external evaluation reads all)."
     st.cells, st.root, st.is_syn = _cells(st, data_root, synthetic)
     st.data_name = ('synthetic-sartorius' if st.is_syn else 'sartorius-cell-instance') if st.dataset == 'sartorius' else 'dsb2018-stage1'
-    st.run.record('synthetic', st.is_syn)
-    if st.is_syn: display(synthetic_banner())
+    if st.is_syn: display(synthetic_banner('The Sartorius data', 'cell-like images'))
     st.all_types, ids, n = np.array(st.cells.cell_types), np.arange(len(st.cells)), st.cfg['max_images']
     if n and len(ids) > n and not st.eval_from:
         keep = split_by_unit(ids, (n, len(ids) - n), seed=st.seeds[0], labels=st.all_types, names=('keep', 'drop'))['keep']
@@ -136,9 +126,8 @@ def split_data(st:Study)->pd.DataFrame:
     parts = dict(**st.spl, **{c: v for c, v in st.cols.items() if c != 'test'})
     tab = pd.DataFrame({k: dict(images=len(v), **pd.Series(st.all_types[v]).value_counts().to_dict()) for k, v in parts.items()}).fillna(0).astype(int)
     files = [st.cells.root/p for p in ['train.csv', 'stage1_train_labels.csv'] if (st.cells.root/p).exists()]
-    st.run.record('data', dict(dataset=st.data_name, root=str(st.root), synthetic=st.is_syn, images=len(ids), fingerprint=fingerprint(files),
-                               splits={k: [st.cells.ids[i] for i in v] for k, v in st.spl.items()},
-                               public_private=None if not st.halves else [[st.cells.ids[i] for i in h] for h in st.halves]))
+    st.run.record_data(st.data_name, st.root, st.is_syn, files, images=len(ids), splits={k: [st.cells.ids[i] for i in v] for k, v in st.spl.items()},
+                       public_private=None if not st.halves else [[st.cells.ids[i] for i in h] for h in st.halves])
     print('public/private halves:', 'yes' if st.halves else 'no (too few test images per cell type): one test column')
     return st.run.save_table(tab, 'splits', 'Images per split and cell type' + (' (test = public + private halves)' if st.halves else ''))
 
@@ -150,7 +139,7 @@ def train_set(st:Study, factor:int=1, mosaic:float=0.0)->CellDataset:
 
 def eval_data(st:Study):
     "Whole rescaled validation and test images, their true masks, and the true cells lost by rescaling (recorded)."
-    seed_everything(st.seeds[0]); st.cache = {}
+    seed_everything(st.seeds[0]); st.cache = LRUCache(CACHE_ITEMS)   # bounded, shared by the datasets at one size
     st.eval = [k for k in ('valid', 'test') if len(st.spl[k])]
     st.ev = {k: CellDataset(st.cells, st.spl[k], long_side=st.cfg['long_side'], cache=st.cache, min_area=1) for k in st.eval}
     st.dl_eval = {k: DataLoader(v, batch_size=1, collate_fn=collate_cells) for k, v in st.ev.items()}
@@ -431,13 +420,10 @@ def order_text(rep:pd.DataFrame)->str:
 
 # %% ../nbs/12d_study_cells.ipynb #d06062c9
 def not_comparable(profile:str, steps_text:str, synthetic:bool, dataset:str, long_side:int, n_test:int, random_models:list)->str:
-    "The reasons this run is no test of the paper, as one sentence ('' when there are none)."
-    reasons = ([f"profile `{profile}` ({steps_text})"] if profile != 'paper' else []) + (['synthetic data'] if synthetic else []) + \
-              (["the DSB2018 nuclei, not the paper's Sartorius data"] if dataset == 'dsb2018' else []) + \
-              ([f"images at a long side of {long_side} px, not 704"] if dataset == 'sartorius' and long_side < 704 else []) + \
-              ([f"only {n_test} test images (the paper's are the competition's hidden test set)"] if n_test < 100 else []) + \
-              ([f"{', '.join(random_models)} from random initialisation instead of pretrained weights (none can be had offline)"] if random_models else [])
-    return ('This run has ' + '; '.join(reasons) + '.') if reasons else ''
+    "The reasons this run is no test of the paper (`report.not_a_test`), as one sentence ('' when there are none)."
+    return not_a_test("the DSB2018 nuclei, not the paper's Sartorius data" if dataset == 'dsb2018' else '',
+                      f"images at a long side of {long_side} px, not 704" if dataset == 'sartorius' and long_side < 704 else '',
+                      profile=profile, budget=steps_text, synthetic=synthetic, random_models=random_models, n_test=n_test)
 
 # %% ../nbs/12d_study_cells.ipynb #17c667f7
 def _stand_in_text(st:Study)->str:

@@ -14,9 +14,9 @@ from plotly.subplots import make_subplots
 from matplotlib import colormaps
 from IPython.display import Markdown
 from torch.utils.data import DataLoader
-from .core import seed_everything, get_device, set_threads, DataError, MedreproError, STAND_IN
+from .core import seed_everything, DataError, MedreproError, STAND_IN
 from .registry import PAPERS, paper_table, dataset_info
-from .data import locate_dataset, split_by_unit, check_leakage, fingerprint, read_image
+from .data import locate_dataset, split_by_unit, check_leakage, read_image
 from .data_vl import (read_coco_captions, read_vqa_rad, read_medpix, read_karpathy, read_vqa_v2, make_synthetic_vl,
                               load_tokenizer, tokenize_texts, CaptionVocab, answer_vocab, answer_index, load_images,
                               pad_captions, VLPairs, words)
@@ -27,10 +27,10 @@ from .steps import JointStep
 from .metrics_vl import caption_table, recall_at_k, vqa_accuracy, vqa_soft_accuracy
 from .metrics import learning_check, noise_bound
 from .engine import TrainConfig, train_or_load, load_checkpoint, save_checkpoint
-from .report import start_run, mean_sd, compare_with_paper, verdict
+from .report import start_paper_run, mean_sd, compare_with_paper, verdict, not_a_test, synthetic_banner
 
 # %% auto #0
-__all__ = ['PAPER', 'COMMON', 'PROFILES', 'SYNTHETIC_WHAT', 'COCO_PROMPT', 'MODELS', 'ABLATIONS', 'CONTROL', 'VQA_MODELS',
+__all__ = ['PAPER', 'COMMON', 'PROFILES', 'SYNTHETIC_SCOPE', 'COCO_PROMPT', 'MODELS', 'ABLATIONS', 'CONTROL', 'VQA_MODELS',
            'ABL_NAMES', 'STOP', 'SMALL_TRAIN', 'SMALL_TEST', 'XA_CAVEAT', 'FusionStudy', 'external_banner',
            'first_images', 'coco_parts', 'synthetic_note', 'coco_summary', 'absent', 'other_sets', 'load_encoders',
            'encoder_note', 'image_bank', 'standardised', 'text_bank', 'image_text_banks', 'coco_banks', 'coco_specs',
@@ -41,9 +41,9 @@ __all__ = ['PAPER', 'COMMON', 'PROFILES', 'SYNTHETIC_WHAT', 'COCO_PROMPT', 'MODE
            'paired_bound', 'cider_per_image', 'ablation_noise', 'official_leakage', 'split_questions', 'rad_split',
            'vqa_setup', 'vqa_rad_data', 'majority_answers', 'vqa_rad_models', 'vqa_rad_check', 'vqa_v2_parts',
            'vqa_v2_table', 'pick', 'attention_grid', 'attention_coco', 'attention_vqa_rad', 'three_way', 'claims',
-           'not_comparable', 'sentence', 'paper_claims', 'encoders_text', 'context_text', 'cross_attention_text',
-           'ablation_text', 'ranking_text', 'reading_text', 'learning_text', 'vqa_text', 'vqa_v2_text',
-           'fusion_verdict', 'fusion_metrics']
+           'not_comparable', 'paper_claims', 'encoders_text', 'context_text', 'cross_attention_text', 'ablation_text',
+           'ranking_text', 'reading_text', 'learning_text', 'vqa_text', 'vqa_v2_text', 'fusion_verdict',
+           'fusion_metrics']
 
 # %% ../nbs/12c_study_fusion.ipynb #ed9e1f76
 PAPER = 'crossattn-fusion'
@@ -71,13 +71,11 @@ class FusionStudy:
                 ):
         self.cfg, self.seeds, self.data_root, self.synthetic, self.profile = cfg, list(seeds), data_root, synthetic, profile
         self.eval_from, self.text_model, self.image_weights = eval_from, text_model, image_weights
-        self.threads, self.dev = set_threads(cfg['threads']), get_device(device)     # before the run records them
-        self.run = run = start_run(PAPER, profile, dict(cfg, device=device, seeds=seeds, data_root=data_root, synthetic=synthetic,
-                                                        text_model=text_model, image_weights=image_weights, eval_from=eval_from), run_dir=run_dir)
-        self.ckpt = Path(eval_from)/'checkpoints' if eval_from else run.dir/'checkpoints'
+        self.run, self.dev, self.threads = start_paper_run(PAPER, profile, cfg, device, seeds, run_dir, data_root=data_root, synthetic=synthetic,
+                                                            text_model=text_model, image_weights=image_weights, eval_from=eval_from)
+        self.ckpt = Path(eval_from)/'checkpoints' if eval_from else self.run.dir/'checkpoints'
         self.meta, self.loaded, self.timing, self.t0 = (load_checkpoint(self.ckpt/'meta.pt') if eval_from else {}), [], {}, time.time()
         self.weights = dict(seq=cfg['lambda_seq'], cl=cfg['lambda_cl'], ce=cfg['lambda_ce'], nce=cfg['lambda_nce'])
-        if eval_from: run.record('eval_from', str(eval_from))
 
     def keep(self, **kw):
         "Store, beside the checkpoints, what an external evaluation needs besides the weights."
@@ -117,17 +115,15 @@ def coco_parts(s:FusionStudy)->tuple:
                           first_images(va.iloc[cut['valid']], n).assign(part='valid'),
                           first_images(va.iloc[cut['test']], n).assign(part='test')], ignore_index=True)
         check_leakage({p: np.flatnonzero(coco.part == p) for p in ('train', 'valid', 'test')}, coco.unit)
-    s.run.record('synthetic', syn)
-    s.run.record('data_coco', dict(root=str(coco_dir), synthetic=syn, fingerprint=fingerprint(set(coco.file))))
+    s.run.record_data('coco2017-captions', coco_dir, syn, sorted(set(coco.file)), images=int(coco.unit.nunique()), captions=len(coco))
     s.coco_dir, s.coco_syn = coco_dir, syn
     return coco
 
-SYNTHETIC_WHAT = {'COCO': 'the captioning and matching tables below are computed on generated shape scenes. **No number is comparable with the paper.**',
-                  'VQA-RAD': 'the VQA table is computed on generated shape scenes. **Not comparable with any published VQA-RAD number.**'}
+SYNTHETIC_SCOPE = {'COCO': 'in the captioning and matching tables below', 'VQA-RAD': 'in the VQA table below'}
 
 def synthetic_note(s:FusionStudy, name:str):
     "The banner over the tables of `name` ('COCO' or 'VQA-RAD') when its data are generated (None when real)."
-    if s.coco_syn if name == 'COCO' else s.rad_syn: return Markdown(f'## ⚠️ SYNTHETIC DATA\n{name} was not found: {SYNTHETIC_WHAT[name]}')
+    if s.coco_syn if name == 'COCO' else s.rad_syn: return synthetic_banner(name, 'shape scenes', SYNTHETIC_SCOPE[name])
 
 def coco_summary(coco:pd.DataFrame)->pd.DataFrame:
     "Images and captions per part."
@@ -614,8 +610,8 @@ def vqa_rad_data(s:FusionStudy)->dict:
     s.rad_leak = official_leakage(s, rad)
     rad = split_questions(s, rad, rad_split(s, rad))
     v = vqa_setup(s, rad, 'vqa_classes', 'vqa_rad_features')
-    s.run.record('data_vqa_rad', dict(root=str(s.rad_dir), synthetic=s.rad_syn, split='all (external)' if s.eval_from else s.cfg['vqa_split'],
-                                      fingerprint=fingerprint(set(rad.file))))
+    s.run.record_data('vqa-rad', s.rad_dir, s.rad_syn, sorted(set(rad.file)), questions=len(rad),
+                      split='all (external)' if s.eval_from else s.cfg['vqa_split'])
     return dict(v, summary=rad.groupby(['part', 'answer_type']).size().unstack().assign(classes=len(v['classes'])))
 
 # %% ../nbs/12c_study_fusion.ipynb #8f0990ce
@@ -774,23 +770,20 @@ def claims()->dict:
 
 SMALL_TRAIN, SMALL_TEST = 10_000, 1_000   # fewer training images, test images or gallery images than these: no test of the paper
 
-def not_comparable(s:FusionStudy, n_train:int)->list:
-    "Why this run is no test of the paper, built from the run itself ([] for a run at the paper's scale)."
-    k, why = claims(), [f"profile '{s.profile}'"] if s.profile != 'paper' else []
-    if s.eval_from:
-        why.append('an external evaluation of another run')
-        if json.loads((Path(s.eval_from)/'provenance.json').read_text()).get('synthetic'): why.append('models trained on SYNTHETIC data')
-    if s.img_rec['source'] == 'random': why.append('a randomly initialised image encoder')
-    elif s.img_name != k['backbone']: why.append(f'the ImageNet stand-in {s.img_name} instead of DenseNet121')
-    if s.txt_rec.get('model_type') != 'albert': why.append(f"text encoder {s.txt_rec.get('model_type')}, not ALBERT")
-    if s.cfg['image_size'] < k['image_size']: why.append(f"{s.cfg['image_size']} px images (paper: {k['image_size']})")
-    if not s.eval_from and n_train < SMALL_TRAIN: why.append(f"{n_train} training images (paper: ~{k['train_images']:,})")
-    return why
+def _trained_on_synthetic(s:FusionStudy)->bool:
+    return bool(s.eval_from) and bool(json.loads((Path(s.eval_from)/'provenance.json').read_text()).get('synthetic'))
 
-def sentence(*parts)->str:
-    "Non-empty `parts` joined by '; ', capitalised and closed with a full stop ('' when all are empty)."
-    s = '; '.join(filter(None, parts))
-    return (s[0].upper() + s[1:] + '.') if s else ''
+def not_comparable(s:FusionStudy, n_train:int, # the run and its training images
+                   *extra:str, # a table's own reasons ('' ones are dropped)
+                  )->str:
+    "Why this run is no test of the paper, built from the run itself, as one sentence (`report.not_a_test`; '' at the paper's scale)."
+    k, rnd = claims(), s.img_rec['source'] == 'random'
+    return not_a_test(s.eval_from and 'an external evaluation of another run', _trained_on_synthetic(s) and 'models trained on SYNTHETIC data',
+                      not rnd and s.img_name != k['backbone'] and f'the ImageNet stand-in {s.img_name} instead of DenseNet121',
+                      s.txt_rec.get('model_type') != 'albert' and f"text encoder {s.txt_rec.get('model_type')}, not ALBERT",
+                      s.cfg['image_size'] < k['image_size'] and f"{s.cfg['image_size']} px images (paper: {k['image_size']})",
+                      not s.eval_from and n_train < SMALL_TRAIN and f"{n_train} training images (paper: ~{k['train_images']:,})",
+                      *extra, profile=s.profile, random_models=['the image encoder'] if rnd else [])
 
 # %% ../nbs/12c_study_fusion.ipynb #261c70ad
 def paper_claims()->Markdown:
@@ -919,17 +912,17 @@ def vqa_v2_text(v2:pd.DataFrame)->str:
 def fusion_verdict(s:FusionStudy, coco, c, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl)->Markdown:
     "The verdict of the run (notes/verdict.md)."
     n_test, n_gal, tol = len(c['units']), t2.attrs['n_gal'], 2.0     # tol: points on the x100 scale
-    why, small = '; '.join(not_comparable(s, coco[coco.part == 'train'].unit.nunique())), n_test < SMALL_TEST
+    n_train, small = coco[coco.part == 'train'].unit.nunique(), n_test < SMALL_TEST
     k, learn = claims(), chk.attrs['learn']
     learned = bool(learn['beats_trivial'] and not learn['one_class'])     # the proposed model's retrieval beats chance
-    nc1 = sentence(why, f"{n_test} test images (paper: the {k['test_images']:,}-image COCO test split), so CIDEr's IDF comes from "
-                   f"{n_test} images and is on another scale" if small else '')
+    nc1 = not_comparable(s, n_train, small and f"{n_test} test images (paper: the {k['test_images']:,}-image COCO test split), so CIDEr's IDF comes from "
+                   f"{n_test} images and is on another scale")
     cmp = noise.drop(columns=['noise bound (±)', 'beyond noise'])
     v1 = verdict(t1, tol=tol, synthetic=s.coco_syn, not_comparable=nc1, learned=learned, noise=noise.attrs['cider_bound'], exclude=('CIDEr',) if small else ())
-    v2_ = verdict(t2, tol=tol, synthetic=s.coco_syn, not_comparable=sentence(why, t2.attrs['note'] if n_gal < SMALL_TEST else ''), learned=learned,
+    v2_ = verdict(t2, tol=tol, synthetic=s.coco_syn, not_comparable=not_comparable(s, n_train, n_gal < SMALL_TEST and t2.attrs['note']), learned=learned,
                   noise=t2.attrs['r1_bound'], exclude=('Top-1', 'Top-5') if n_gal < SMALL_TEST else ())
-    v3 = verdict(cmp, tol=tol, synthetic=s.coco_syn, not_comparable=sentence(why, f'{n_test} test images' if small else '',
-                 'one seed' if len(s.seeds) == 1 else ''), learned=learned, noise=float(noise['noise bound (±)'].max()))
+    v3 = verdict(cmp, tol=tol, synthetic=s.coco_syn, not_comparable=not_comparable(s, n_train, small and f'{n_test} test images',
+                 len(s.seeds) == 1 and 'one seed'), learned=learned, noise=float(noise['noise bound (±)'].max()))
     text = (f"### Table 1 (captioning)\n{v1}\n\nSingle-seed noise bound of the proposed model's CIDEr: ±{noise.attrs['cider_bound']:.1f} "
             f"(two standard errors over {n_test} test images). Flickr30k rows of Tables 1-2: {fl['state']}.\n\n"
             f"### Table 2 (matching; {t2.attrs['note']})\n{v2_}\n\n{learning_text(learn, len(c['gal_owner']))}\n\n"

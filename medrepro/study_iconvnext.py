@@ -11,26 +11,25 @@ import numpy as np, pandas as pd, torch, timm
 from IPython.display import display, Markdown
 from plotly.subplots import make_subplots
 from torch.utils.data import DataLoader, Subset, TensorDataset
-from .core import seed_everything, get_device, set_threads, load_pretrained, PACKAGED_WEIGHTS
+from .core import seed_everything, load_pretrained, PACKAGED_WEIGHTS
 from .registry import PAPERS, dataset_info, paper_table
-from .data import readable_images, locate_dataset, split_random, split_by_unit, check_leakage, fingerprint
+from .data import readable_images, locate_dataset, split_random, split_by_unit, check_leakage
 from .data_mri import read_mri_folder, sample_subset, make_synthetic_mri, MRISlices, PAPER_SUBSET
 from .models_iconvnext import create_mri_model, timm_hub, n_params, cpu_latency_ms, LinearProbe
 from .steps import fs_step, evaluate_mri, logits_features, frozen_features
 from .engine import TrainConfig, train_or_load, predict
 from .metrics import classification_metrics, confusion, learning_check, noise_bound
-from .report import Run, start_run, compare_with_paper, verdict, mean_sd
+from .report import Run, start_paper_run, compare_with_paper, verdict, mean_sd, not_a_test, synthetic_banner
 from .figures import curves, pca_grid, confusion_grid, roc_grid
 
 # %% auto #0
-__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'Study', 'start_study', 'subset', 'class_balance', 'synthetic_banner',
-           'load_data', 'splits_of', 'split_table', 'make_data', 'loaders', 'split_data', 'init_backbone', 'build',
-           'train', 'train_table1', 'row', 'roles', 'table1', 'learning', 'weights_sources', 'not_comparable',
-           'table1_context', 'stand_in_note', 'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants',
-           'panel_title', 'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims',
-           'ablation_grid', 'ablation', 'efficiency', 'efficiency_verdict', 'leakage_data', 'probe_features',
-           'train_probe', 'leakage_row', 'leakage', 'leakage_verdict', 'leakage_note', 'variants_line', 'closing_note',
-           'log_metrics']
+__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'Study', 'start_study', 'subset', 'class_balance', 'load_data', 'splits_of',
+           'split_table', 'make_data', 'loaders', 'split_data', 'init_backbone', 'build', 'train', 'train_table1',
+           'row', 'roles', 'table1', 'learning', 'weights_sources', 'not_comparable', 'table1_context', 'stand_in_note',
+           'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants', 'panel_title', 'panels', 'short_labels',
+           'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims', 'ablation_grid', 'ablation', 'efficiency',
+           'efficiency_verdict', 'leakage_data', 'probe_features', 'train_probe', 'leakage_row', 'leakage',
+           'leakage_verdict', 'leakage_note', 'variants_line', 'closing_note', 'log_metrics']
 
 # %% ../nbs/12b_study_iconvnext.ipynb #5bb5d5c7
 _SETUP = PAPERS['iconvnext']['setup']   # the paper's own settings, typed once in the registry
@@ -56,7 +55,7 @@ class Study:
     def __init__(self, run:Run, cfg:dict, seeds:list, dev, n_threads:int=1, eval_from=None, weights_file=None):
         self.run, self.cfg, self.seeds, self.dev, self.n_threads = run, cfg, list(seeds), dev, n_threads
         self.eval_from, self.weights_file, self.t0 = eval_from, weights_file, time.time()
-        self.R, self.weights, self.trace = {}, {'Base CNN': dict(BASE_CNN_WEIGHTS)}, []
+        self.R, self.weights, self.trace, self.streams = {}, {'Base CNN': dict(BASE_CNN_WEIGHTS)}, [], []
         self.bb = cfg['backbone']
         self.stand_in = self.bb in PACKAGED_WEIGHTS   # a packaged ImageNet stand-in instead of the paper's ConvNeXt-Tiny
         self.norm = {k: PACKAGED_WEIGHTS[self.bb][k] for k in ('mean', 'std')} if self.stand_in else dict(mean=0.5, std=0.5)
@@ -70,11 +69,8 @@ def start_study(profile:str, # smoke | quick | paper
                 device='auto', seeds=(0,), run_dir=None, # as the notebook's parameters
                 **params, # the other parameters written to params.json (data_root, synthetic, weights_file, eval_from)
                )->Study:
-    "Set threads and device, open the run folder (params.json, provenance.json) and return the `Study`."
-    n_threads, dev = set_threads(cfg['threads']), get_device(device)
-    run = start_run('iconvnext', profile, dict(cfg, device=device, seeds=seeds, **params), run_dir=run_dir)
-    run.record('device', dict(resolved=str(dev), threads=n_threads))
-    if params.get('eval_from'): run.record('eval_from', str(params['eval_from']))
+    "Open the run (`report.start_paper_run`: threads, device, params.json, provenance.json) and return the `Study`."
+    run, dev, n_threads = start_paper_run('iconvnext', profile, cfg, device, seeds, run_dir, **params)
     return Study(run, cfg, seeds, dev, n_threads, params.get('eval_from'), params.get('weights_file'))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #a1a150cd
@@ -88,22 +84,17 @@ def class_balance(df:pd.DataFrame, sub:pd.DataFrame, labels:list)->pd.DataFrame:
                          'images (subset)': sub.label.value_counts(), 'subjects (subset)': sub.groupby('label').subject_id.nunique(),
                          'paper subset': pd.Series(PAPER_SUBSET)}).reindex(labels).fillna(0).astype(int)
 
-def synthetic_banner()->Markdown:
-    "The warning shown at the top of a run on generated data."
-    return Markdown('## ⚠️ SYNTHETIC DATA\nThe real dataset was not found, so these are generated brain-like '
-                    'slices. **No number below is comparable with the paper.**')
-
 def load_data(st:Study, data_root=None, synthetic:str='auto', on_bad_image:str='fail')->pd.DataFrame:
     "Locate (or generate) the MRI folder, draw the subset (`eval_from`: every image), record it; the class balance table."
     root, st.is_syn = locate_dataset('alzheimer-mri-4class', data_root, synthetic, make=make_synthetic_mri)
     st.labels, st.on_bad = dataset_info('alzheimer-mri-4class')['labels'], on_bad_image
     st.df = read_mri_folder(root, st.labels)
     st.sub, bad = readable_images(st.df if st.eval_from else subset(st, st.cfg['subset_scale']), on_bad_image)
-    if bad: st.run.record('skipped_images', bad); display(Markdown(f'**{len(bad)} unreadable image(s) skipped** (listed in provenance.json).'))
-    st.run.record('data', dict(root=str(root), synthetic=st.is_syn, fingerprint=fingerprint(st.sub.path), images=len(st.sub),
-                               subjects=int(st.sub.subject_id.nunique()), counts=st.sub.label.value_counts().to_dict()))
-    st.run.record('synthetic', st.is_syn)
-    if st.is_syn: display(synthetic_banner())
+    if bad: st.run.record_skipped(bad); display(Markdown(f'**{len(bad)} unreadable image(s) skipped** (listed in provenance.json).'))
+    st.data_name = 'synthetic-mri' if st.is_syn else 'alzheimer-mri-4class'
+    st.run.record_data(st.data_name, root, st.is_syn, st.sub.path, images=len(st.sub), subjects=int(st.sub.subject_id.nunique()),
+                       counts=st.sub.label.value_counts().to_dict())
+    if st.is_syn: display(synthetic_banner('The Alzheimer MRI folder', 'brain-like slices'))
     bal = class_balance(st.df, st.sub, st.labels)
     short = bal.index[bal['images (folder)'] < bal['paper subset']].tolist()
     if short: display(Markdown(f"This copy has fewer images than the paper's subset in {', '.join(short)}: the subset takes them all."))
@@ -128,8 +119,10 @@ def split_table(sub:pd.DataFrame, splits:dict)->pd.DataFrame:
 def make_data(st:Study, sub:pd.DataFrame, splits:dict|None, size:int|None=None)->dict:
     "Datasets of `sub` at `size` px (images cached once; augmented training copy when `augment`) and its splits."
     size, aug = size or st.cfg['size'], st.cfg['augment']
-    ds_eval = MRISlices(sub, size, **st.norm)
-    return dict(sub=sub, splits=splits, train=MRISlices(sub, size, augment=aug, **st.norm) if aug else ds_eval, eval=ds_eval)
+    ds_eval = MRISlices(sub, size, on_bad=st.on_bad, **st.norm)
+    d = dict(sub=sub, splits=splits, train=MRISlices(sub, size, augment=aug, on_bad=st.on_bad, **st.norm) if aug else ds_eval, eval=ds_eval)
+    st.streams += [d['train'], d['eval']]   # their `skipped` images are recorded at the end (`log_metrics`)
+    return d
 
 def loaders(st:Study, d:dict, split:str)->tuple:
     "Train (shuffled, `workers` processes; None if empty), validation and test loaders of data `d` under `split`."
@@ -226,17 +219,13 @@ def weights_sources(st:Study)->tuple:
     return w, pkg
 
 def not_comparable(st:Study, w:str, n_test:int)->str:
-    "Why this run is no test of the paper: profile, stand-in backbone, random weights, external data, test size ('' if none)."
-    why = ([f"profile `{st.run.profile}` ({len(st.sub)} images at {st.cfg['size']} px, {st.cfg['epochs']} epochs) is far smaller "
-            "than the paper's set-up"] if st.run.profile != 'paper' and not st.eval_from else []) + \
-          ([f"the backbone is the ImageNet stand-in {st.bb}, not the paper's ConvNeXt-Tiny"] if st.stand_in else []) + \
-          ([f"the backbone starts from random weights where the paper fine-tuned ImageNet weights, and from random "
-            "initialisation it is not expected to reach the paper's numbers on a few hundred images"] if 'random' in w else []) + \
-          ([f"these are the weights of run `{Path(st.eval_from).name}` scored on every image of another copy of the data "
-            "(external validation), not on the paper's test split"] if st.eval_from else []) + \
-          ([f"the test set has only {n_test} images (one image moves accuracy by {1 / n_test:.3f})"] if n_test < 100 else [])
-    why = '; '.join(why)
-    return why[:1].upper() + why[1:] + '.' if why else ''
+    "Why this run is no test of the paper (`report.not_a_test`): profile, stand-in backbone, external data, random weights, test size."
+    ext = st.eval_from and (f"these are the weights of run `{Path(st.eval_from).name}` scored on every image of another copy of "
+                            "the data (external validation), not on the paper's test split")
+    return not_a_test(st.stand_in and f"the backbone is the ImageNet stand-in {st.bb}, not the paper's ConvNeXt-Tiny", ext,
+                      profile='paper' if st.eval_from else st.run.profile, n_test=n_test,
+                      budget=f"{len(st.sub)} images at {st.cfg['size']} px, {st.cfg['epochs']} epochs",
+                      random_models=['ICN-T', 'CN-T'] if 'random' in w else [])
 
 def _plural(models:list, one:str, many:str)->str: return f"{', '.join(models)} {one if len(models) == 1 else many}"
 
@@ -520,4 +509,6 @@ def log_metrics(st:Study)->dict:
                         **{f'variant: {r}_{k}': v for r, d in st.vrows.items() for k, v in d.items() if k != 'paper_panel'},
                         **{f'ablation: {r}_{k}': v for r, d in st.abl.items() for k, v in d.items()},
                         'leakage': st.lk, 'learning': st.learn, **{f'{r}_params': n_params(st.result(r)['model']) for r in MAIN}})
+    bad = st.run.record_skipped(*st.streams)
+    if bad: display(Markdown(f'**{len(bad)} unreadable image(s) skipped in all** (`skipped_images` in provenance.json).'))
     return st.run.metrics()

@@ -22,7 +22,7 @@ from .engine import TrainConfig, train_or_load, predict, load_checkpoint
 from .metrics import (multilabel_metrics, classification_metrics, best_thresholds, learning_check,
                       multilabel_learning_check, noise_bound)
 from .registry import PAPERS, paper_table
-from .report import mean_sd, compare_with_paper, verdict
+from .report import mean_sd, compare_with_paper, verdict, not_a_test, synthetic_banner
 from .figures import overlay_curves, roc_curves, heatmap_grid
 
 # %% auto #0
@@ -113,23 +113,19 @@ def open_study(cfg:dict, # `settings`
     df = read_cxr14(root, labels)
     if not ext: df = subsample_patients(df, cfg['max_images'])
     splits = external_split(len(df), ext) if ext else cxr_splits(df, root, seed=0)
-    return Study(cfg, root, is_synthetic, df, labels, splits, torch.device(device), ext, trained or {})
+    return Study(cfg, root, is_synthetic, df, labels, splits, torch.device(device), ext, trained or {}, check_choice('on_bad', on_bad, ('fail', 'skip')))
 
-def external(run, # `report.Run`
-             eval_from=None, # a finished run folder, or None (train)
+def external(eval_from=None, # a finished run folder, or None (train)
             )->tuple:
-    "The run folder to evaluate (None: train) and its provenance, noted in this run's provenance."
+    "The run folder to evaluate (None: train) and its provenance (`report.start_paper_run` has noted it in this run's)."
     if not eval_from: return None, {}
-    ext = Path(eval_from); run.record('eval_from', str(ext))
+    ext = Path(eval_from)
     return ext, json.loads((ext/'provenance.json').read_text()) if (ext/'provenance.json').exists() else {}
 
 # %% ../nbs/12a_study_multiscale.ipynb #3d8af67c
 def banner(s:Study)->str:
     "The warning shown before any number: synthetic films, or a low-resolution real sample ('' for full-size real films)."
-    if s.synthetic:
-        return (f"## ⚠️ SYNTHETIC DATA\n`{s.cfg['dataset']}` was not found under the data root, so this run uses a "
-                f"generated stand-in (`synthetic-cxr14`, {s.root}). **Nothing below is comparable with the paper**: it "
-                "only shows that the pipeline runs and learns the synthetic lesions.")
+    if s.synthetic: return synthetic_banner(f"`{s.cfg['dataset']}`", f"chest films (`synthetic-cxr14`, {s.root})").data
     if s.film_side >= 256: return ''
     return (f"## ⚠️ LOW-RESOLUTION REAL SAMPLE\nThese are real NIH films but only **{s.film_side}x{s.film_side} px** (the release is "
             f"1024 px) and only {len(s.df)} images of {s.df['Patient ID'].nunique()} patients. Lesions of a few "
@@ -142,10 +138,8 @@ PARTS = ('train', 'valid', 'test')
 def record_study(s:Study, run):
     "Write the data (real or synthetic, size, fingerprint; `Run.record_data`) and the split into the run's provenance."
     df = s.df
-    rec = run.record_data(s.name, s.root, s.synthetic, df['path'])   # `synthetic`, and data.<name>: folder, files, fingerprint
-    run.record('data', {**dict(dataset=s.name, stand_in_for=s.cfg['dataset'] if s.synthetic else None, root=str(s.root),
-                               synthetic=s.synthetic, image_side=int(s.film_side), images=len(df),
-                               patients=int(df['Patient ID'].nunique()), fingerprint=rec['fingerprint']), s.name: rec})
+    run.record_data(s.name, s.root, s.synthetic, df['path'], stand_in_for=s.cfg['dataset'] if s.synthetic else None,
+                    image_side=int(s.film_side), images=len(df), patients=int(df['Patient ID'].nunique()))
     run.record('split', dict(how=s.splits['how'], **{p: len(s.splits[p]) for p in PARTS}))
     return f"{s.name}: {len(df)} images, {df['Patient ID'].nunique()} patients, {s.film_side}px, synthetic={s.synthetic}; {s.splits['how']}"
 
@@ -230,7 +224,7 @@ def loader(self:Study, part:str, side:int, train:bool=False)->torch.utils.data.D
     key, c = (part, side, train), self.cfg
     if key not in self._ds:
         idx = self.splits[part]
-        self._ds[key] = CXRDataset(self.df['path'].iloc[idx], self.y[idx], size=side, augment=train, hflip=c['hflip'],
+        self._ds[key] = CXRDataset(self.df['path'].iloc[idx], self.y[idx], size=side, augment=train, hflip=c['hflip'], on_bad=self.on_bad,
                                    cache=len(self.df) <= 20000)  # decoded films in memory for samples, not the full release
     ds = self._ds[key]
     return torch.utils.data.DataLoader(ds, batch_size=c['batch_size'], shuffle=train, num_workers=c['workers'],
@@ -475,19 +469,18 @@ def on_stand_in(self:Study, res:Results)->bool:
 
 @patch
 def not_comparable(self:Study, res:Results, profile:str)->str:
-    "Why this run is no test of the paper, one clause per reason ('' when it is one)."
-    c, n_test, rnd = self.cfg, len(self.splits['test']), _random_rows(res)
+    "Why this run is no test of the paper, one clause per reason (`report.not_a_test`; '' when it is one)."
+    c = self.cfg
+    low_res = not self.synthetic and self.film_side < 256 and (f"the real sample is {self.film_side}px (the release: 1024 px), so these "
+                                                                "numbers are not comparable with full-resolution results, in either direction")
+    stand_in = self.on_stand_in(res) and (f"the ResNet rows run on the ImageNet stand-in `{STAND_IN}` (an EfficientNet-Lite0), not on "
+                                          "the paper's medically pretrained ResNet")
+    ext = self.ext and (f'this is an external evaluation of the checkpoints of `{self.ext.name}` on another copy of the data'
+                        + (', checkpoints trained on SYNTHETIC films' if self.trained.get('synthetic') else ''))
     steps = f" of at most {c['max_steps']} steps" if c['max_steps'] else ''
-    why = [f"profile `{profile}` trains {c['epochs']} epoch(s){steps} (the paper: dozens of epochs on the full release)"] if profile != 'paper' else []
-    if self.synthetic: why.append('the films are a synthetic stand-in, not patients')
-    elif self.film_side < 256: why.append(f"the real sample is {self.film_side}px (the release: 1024 px), so these numbers are not comparable with full-resolution results, in either direction")
-    if n_test < 2000: why.append(f'the test set has only {n_test} films')
-    if self.on_stand_in(res): why.append(f"the ResNet rows run on the ImageNet stand-in `{STAND_IN}` (an EfficientNet-Lite0), not on the paper's medically pretrained ResNet")
-    if rnd: why.append(f"{len(rnd)} of {len(res.weights)} models start from random weights, not pretrained ones ({', '.join(rnd)})")
-    if self.ext: why.append(f'this is an external evaluation of the checkpoints of `{self.ext.name}` on another copy of the data'
-                            + (', checkpoints trained on SYNTHETIC films' if self.trained.get('synthetic') else ''))
-    text = '; '.join(why)
-    return text[:1].upper() + text[1:] + '.' if why else ''
+    return not_a_test(low_res, stand_in, ext, profile=profile, synthetic=self.synthetic, random_models=_random_rows(res),
+                      budget=f"{c['epochs']} epoch(s){steps}; the paper: dozens of epochs on the full release",
+                      n_test=len(self.splits['test']), min_test=2000, unit='films')
 
 @patch
 def context(self:Study, res:Results, t1:Table1, noise:float, paper:str='multiscale-resnet')->str:
@@ -565,4 +558,5 @@ def log_results(s:Study, run, res:Results, t1:Table1, t_start:float):
                          seeds=list(res.seeds), table1=rows(t1.mean_t), table1_sd=rows(t1.sd),
                          best_epoch={r['model']: r['best_epoch'] for r in res.of(res.seeds[0])},
                          learning=res.learning, noise_bound=s.noise()))
-    return f"done in {time.time() - t_start:.1f}s -> {run.dir}"
+    bad = run.record_skipped(*s._ds.values())
+    return f"done in {time.time() - t_start:.1f}s -> {run.dir}" + (f"; {len(bad)} unreadable film(s) skipped (provenance.json)" if bad else '')

@@ -112,7 +112,7 @@ def synthetic_run(tmp_path_factory):
 def test_smoke_synthetic(synthetic_run):
     run = synthetic_run
     metrics, prov, verdict = _check_run(run)
-    assert metrics['synthetic'] is True and prov['synthetic'] is True and prov['data_coco']['synthetic'] is True
+    assert metrics['synthetic'] is True and prov['synthetic'] is True and prov['data']['coco2017-captions']['synthetic'] is True
     assert 'NOT comparable' in verdict
     assert not (run/'tables'/'medpix_captioning.csv').exists()        # no synthetic MedPix: skipped, said so
     assert _table(run, 'table2').loc['Proposed / Flickr30k', 'data'].startswith('data not present')

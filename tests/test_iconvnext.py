@@ -78,7 +78,7 @@ def _check_run(run):
 def test_smoke_synthetic(tmp_runs, tmp_path):
     run = run_paper('iconvnext', 'smoke', device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_runs)
     metrics, prov = _check_run(run)
-    assert metrics['synthetic'] is True and prov['synthetic'] is True and prov['data']['synthetic'] is True
+    assert metrics['synthetic'] is True and prov['synthetic'] is True and prov['data']['synthetic-mri']['synthetic'] is True
     assert 'NOT comparable' in (run/'notes'/'verdict.md').read_text()
     bal = pd.read_csv(run/'tables'/'class_balance.csv', index_col=0)
     assert bal['subjects (folder)'].to_dict() == {'MildDemented': 3, 'ModerateDemented': 2, 'NonDemented': 4,
@@ -98,7 +98,7 @@ def test_smoke_real(tmp_runs, shared_data):
     # smoke draws 5 % of the paper's 182/64/182/351 subset
     assert bal['images (subset)'].to_dict() == {'MildDemented': 9, 'ModerateDemented': 3, 'NonDemented': 9,
                                                 'VeryMildDemented': 18}
-    assert prov['data']['images'] == 39
+    assert prov['data']['alzheimer-mri-4class']['images'] == 39
 
 
 def test_same_seed_same_metrics_and_external_evaluation(tmp_runs, tmp_path):
