@@ -83,6 +83,7 @@ class Study:
     device:torch.device     # where models train
     ext:Path|None=None      # external evaluation: the finished run whose checkpoints are scored
     trained:dict=field(default_factory=dict)  # that run's provenance
+    on_bad:str='fail'       # a film that does not decode while streaming: 'fail' (stop, naming it) or 'skip' (recorded)
 
     def __post_init__(self):
         self.Y = self.df[self.labels].to_numpy()
@@ -105,6 +106,7 @@ def open_study(cfg:dict, # `settings`
                data_root=None, synthetic:str='auto', # where the data are; 'auto' | 'yes' | 'no'
                device='cpu', # torch device
                ext:Path|None=None, trained:dict|None=None, # external evaluation: the run scored, its provenance
+               on_bad:str='fail', # a broken film met while streaming: 'fail' or 'skip' (`log_results` records it)
               )->Study:
     "Find (or generate) the films, read them (all of them for an external evaluation), split them by patient."
     root, is_synthetic = locate_dataset(cfg['dataset'], data_root, synthetic, make=make_synthetic_cxr14)

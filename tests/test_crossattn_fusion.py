@@ -80,7 +80,7 @@ def _check_run(run):
     assert set(metrics['learning']) == {'matching', 'vqa_rad'} and 'Learning check.' in verdict
     assert set(metrics['noise_bounds']) == {'table1_cider', 'table2_r1', 'table3', 'vqa_image_gain'} and 'noise bound' in verdict
     # a smoke run is no test of the paper, and the verdict says why, with the gallery size and the chance level
-    assert verdict.count('Not a test of the paper') == 3 and "profile 'smoke'" in verdict.lower()
+    assert verdict.count('Not a test of the paper') == 3 and "profile `smoke`" in verdict.lower()
     n_gal = int(both['n_images'].iloc[0])
     assert f'chance Recall@1 = {100 / n_gal:.1f} %' in verdict and f'gallery {n_gal} images' in (run/'tables'/'table2.md').read_text()
     assert 'reproduced within' not in verdict

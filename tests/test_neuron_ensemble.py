@@ -69,7 +69,7 @@ def _check_run(run, synthetic, cell_types, max_images=8):
     assert w['maskrcnn']['source'] == w['upernet']['source'] == 'package' and w['maskrcnn']['name'] == 'tf_efficientnet_lite0'
     assert w['maskrcnn']['sha256'] and w['maskrcnn']['version'] and 'classifier.weight' in w['maskrcnn']['head_not_loaded']
     assert w['yolox']['source'] == w['maskrcnn_resnest']['source'] == 'random'
-    assert 'Pretrained stand-in' in verdict and 'It cannot test' in verdict and 'yolox, maskrcnn_resnest from random' in verdict
+    assert 'Pretrained stand-in' in verdict and 'It cannot test' in verdict and 'yolox, maskrcnn_resnest start from random' in verdict
     # learning check: every configuration against the trivial predictors; the verdict flags a main model that does not beat them
     L = m['learning']
     assert set(L) == set(m['scores']) and m['main_model'] == ROWS[2]
