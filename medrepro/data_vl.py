@@ -307,7 +307,7 @@ class ImageFiles(ImageStream):
         super().__init__(files, cache=False, on_bad=on_bad)
         self.size, self.mean, self.std = size, torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
     def load(self, i:int): return read_image(self.paths[i], 'RGB').resize((self.size, self.size), Image.BILINEAR)
-    def item(self, i:int, im): return (torch.from_numpy(np.asarray(im)).permute(2, 0, 1).float() / 255 - self.mean) / self.std
+    def item(self, i:int, im): return (torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255 - self.mean) / self.std
 
 def load_images(files, # image paths (duplicates allowed)
                 size:int=224, # output side

@@ -88,7 +88,8 @@ def encode_images(backbone:nn.Module, x, # (N, 3, H, W) normalised images: a ten
     "Feature maps (N, C, h, w) of a frozen CNN, a batch at a time (a dataset is decoded as it is read)."
     backbone.eval().to(device)
     batches = torch.utils.data.DataLoader(x, batch_size, num_workers=workers, pin_memory=torch.device(device).type == 'cuda')
-    return torch.cat([backbone.forward_features(b.to(device, non_blocking=True)).cpu() for b in batches])
+    cl = lambda b: b.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)   # the layout images come in: same features from a tensor or a dataset
+    return torch.cat([backbone.forward_features(cl(b)).cpu() for b in batches])
 
 @torch.no_grad()
 def encode_texts(backbone:nn.Module, enc:dict, # `input_ids`, `attention_mask` (from `tokenize_texts`)
