@@ -230,7 +230,7 @@ def _from_hub(model, name, hub, allow_random, head, cached):
 
 # %% ../nbs/00_core.ipynb #75de0974
 _PKGS = ('torch', 'torchvision', 'timm', 'transformers', 'segmentation-models-pytorch', 'pixeltable-yolox',
-         'scikit-learn', 'numpy', 'pandas', 'papermill', 'pycocotools', 'pycocoevalcap')
+         'scikit-learn', 'numpy', 'pandas', 'papermill', 'pycocotools', 'pycocoevalcap', 'pillow')
 
 def _version(pkg):
     try: return metadata.version(pkg)
