@@ -49,13 +49,22 @@ def make_set(root:Path, n:int, pool_patients:int=200, size:int=1024)->Path:
 
 
 class PeakMemory(threading.Thread):
-    "Peak of the summed PSS and RSS (MB) of this process and its children, sampled every `every` seconds."
+    """Peaks of the summed PSS and RSS (MB) of this process and its children, sampled every `every` seconds; also the
+    peak PSS of the parent alone and of the workers together, and the summed PSS of every sample (`series`)."""
     def __init__(self, every:float=0.05):
-        super().__init__(daemon=True); self.every, self.pss, self.rss, self.done = every, 0., 0., threading.Event()
+        super().__init__(daemon=True); self.every, self.done, self.series = every, threading.Event(), []
+        self.pss = self.rss = self.parent = self.workers = 0.
     def sample(self):
-        procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
-        mem = [m for m in (self._info(p) for p in procs) if m is not None]
-        self.pss, self.rss = max(self.pss, sum(m.pss for m in mem) / 2**20), max(self.rss, sum(m.rss for m in mem) / 2**20)
+        me = psutil.Process(); parent, kids = self._info(me), [self._info(p) for p in me.children(recursive=True)]
+        kids = [m for m in kids if m is not None]
+        mb = lambda ms, k: sum(getattr(m, k) for m in ms) / 2**20
+        self.series.append(mb([parent, *kids], 'pss'))
+        self.pss, self.rss = max(self.pss, self.series[-1]), max(self.rss, mb([parent, *kids], 'rss'))
+        self.parent, self.workers = max(self.parent, parent.pss / 2**20), max(self.workers, mb(kids, 'pss'))
+    def quarters(self, since:int=0)->list:
+        "Peak summed PSS (MB) in each quarter of the samples from `since`: rising quarters mean memory grows as films are served."
+        s = self.series[since:]; q = len(s) / 4
+        return [round(max(s[int(i*q):max(int((i+1)*q), int(i*q)+1)])) for i in range(4)]
     @staticmethod
     def _info(p):
         try: return p.memory_full_info()
@@ -71,9 +80,9 @@ def one(root:Path, n:int, check:str, cache, workers:int, batch:int, size:int, st
     mem = PeakMemory(); mem.start()
     df = read_cxr14(root).iloc[:n].reset_index(drop=True)
     t = time.perf_counter(); df, _ = readable_images(df, 'fail', check=check); check_s = time.perf_counter() - t
-    ds = CXRDataset(df.path, df[cxr_labels()].to_numpy(), size=size, cache=cache)
+    ds = CXRDataset(df.path, df[cxr_labels()].to_numpy(copy=True), size=size, cache=cache)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, prefetch_factor=4)
-    it, wait, seen, t0, first = iter(dl), 0., 0, time.perf_counter(), None
+    it, wait, seen, t0, first, since = iter(dl), 0., 0, time.perf_counter(), None, len(mem.series)
     while True:
         t = time.perf_counter(); x = next(it, None); wait += time.perf_counter() - t
         first = wait if first is None else first  # the first batch waits for the workers to start
@@ -83,7 +92,8 @@ def one(root:Path, n:int, check:str, cache, workers:int, batch:int, size:int, st
     return dict(n=n, check=check, cache=cache, workers=workers, step_ms=round(step_ms, 1), images=seen,
                 check_s=round(check_s, 1), img_s=round(seen / epoch, 1), wait_share=round(wait / epoch, 3),
                 first_batch_s=round(first, 1), wait_share_after_first=round((wait - first) / (epoch - first), 3),
-                peak_pss_mb=round(mem.pss), peak_rss_mb=round(mem.rss))
+                peak_pss_mb=round(mem.pss), peak_rss_mb=round(mem.rss), peak_parent_pss_mb=round(mem.parent),
+                peak_workers_pss_mb=round(mem.workers), pss_mb_by_quarter=mem.quarters(since))
 
 
 def full_check(root:Path, n:int)->dict:

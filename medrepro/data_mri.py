@@ -151,7 +151,7 @@ class MRISlices(ImageStream):
                  mean=0.5, std=0.5,      # per-channel (or one) normalisation: the paper's 0.5, or ImageNet's for its weights
                  on_bad:str='fail'):     # a broken slice: 'fail' raises naming it; 'skip' serves the next slice, listed in `skipped`
         super().__init__(df.path, cache, on_bad)
-        self.y, self.size, self.in_chans, self.aug = torch.as_tensor(df.y.to_numpy(), dtype=torch.long), size, in_chans, mri_augment(augment)
+        self.y, self.size, self.in_chans, self.aug = torch.tensor(df.y.to_numpy(), dtype=torch.long), size, in_chans, mri_augment(augment)
         shape = lambda v: torch.as_tensor(v, dtype=torch.float32).reshape(-1, 1, 1)
         self.mean, self.std = shape(mean), shape(std)
     def load(self, i)->torch.Tensor:
