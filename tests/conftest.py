@@ -1,5 +1,5 @@
 """Shared fixtures: no network, real data samples when present, a temporary runs folder."""
-import os
+import os, signal
 from pathlib import Path
 import pytest
 
@@ -10,6 +10,9 @@ os.environ.setdefault('MPLBACKEND', 'Agg')
 # Every process started by the tests (papermill kernels included) loads tests/netguard/sitecustomize.py.
 os.environ['MEDREPRO_NO_NETWORK'] = '1'
 os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [str(ROOT/'tests'/'netguard'), os.environ.get('PYTHONPATH')]))
+# The Ctrl-C tests send SIGINT to the CLI as a terminal would. A test runner started in the background (`nohup ... &`)
+# inherits SIGINT ignored and passes that on to every process it starts; give them a terminal's handling instead.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN: signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _shared_data():
