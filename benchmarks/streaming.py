@@ -53,13 +53,14 @@ class PeakMemory(threading.Thread):
     peak PSS of the parent alone and of the workers together, and the summed PSS of every sample (`series`)."""
     def __init__(self, every:float=0.05):
         super().__init__(daemon=True); self.every, self.done, self.series = every, threading.Event(), []
-        self.pss = self.rss = self.parent = self.workers = 0.
+        self.rss = self.parent = self.workers = 0.
+    @property
+    def pss(self)->float: return max(self.series, default=0.)
     def sample(self):
         me = psutil.Process(); parent, kids = self._info(me), [self._info(p) for p in me.children(recursive=True)]
         kids = [m for m in kids if m is not None]
         mb = lambda ms, k: sum(getattr(m, k) for m in ms) / 2**20
-        self.series.append(mb([parent, *kids], 'pss'))
-        self.pss, self.rss = max(self.pss, self.series[-1]), max(self.rss, mb([parent, *kids], 'rss'))
+        self.series.append(mb([parent, *kids], 'pss')); self.rss = max(self.rss, mb([parent, *kids], 'rss'))
         self.parent, self.workers = max(self.parent, parent.pss / 2**20), max(self.workers, mb(kids, 'pss'))
     def quarters(self, since:int=0)->list:
         "Peak summed PSS (MB) in each quarter of the samples from `since`: rising quarters mean memory grows as films are served."
