@@ -77,11 +77,11 @@ class PeakMemory(threading.Thread):
 def one(root:Path, n:int, check:str, cache, workers:int, batch:int, size:int, step_ms:float)->dict:
     "Check and stream the first `n` films for one epoch in this process; the figures."
     from medrepro.data import readable_images
-    from medrepro.data_cxr import read_cxr14, cxr_labels, CXRDataset
+    from medrepro.data_cxr import read_cxr14, cxr_labels, frame_targets, CXRDataset
     mem = PeakMemory(); mem.start()
     df = read_cxr14(root).iloc[:n].reset_index(drop=True)
     t = time.perf_counter(); df, _ = readable_images(df, 'fail', check=check); check_s = time.perf_counter() - t
-    ds = CXRDataset(df.path, df[cxr_labels()].to_numpy(copy=True), size=size, cache=cache)
+    ds = CXRDataset(df.path, frame_targets(df[cxr_labels()].to_numpy(), 'multilabel', cxr_labels())[0], size=size, cache=cache)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, prefetch_factor=4)
     it, wait, seen, t0, first, since = iter(dl), 0., 0, time.perf_counter(), None, len(mem.series)
     while True:
