@@ -13,7 +13,7 @@ from .core import ParamError
 
 
 # %% auto #0
-__all__ = ['FS_FEATURES', 'MRI_MODELS', 'GAGM', 'SEVector', 'final_norm', 'IConvNeXt', 'ConvNeXtTiny', 'BaseCNN',
+__all__ = ['FS_FEATURES', 'MRI_MODELS', 'GAGM', 'SEVector', 'final_norm', 'ICNHead', 'IConvNeXt', 'ConvNeXtTiny', 'BaseCNN',
            'create_mri_model', 'timm_hub', 'n_params', 'cpu_latency_ms', 'LinearProbe']
 
 # %% ../nbs/04b_models_iconvnext.ipynb #db6ed691
@@ -50,8 +50,31 @@ def final_norm(backbone:nn.Module)->nn.Module|None:
     n = getattr(getattr(backbone, 'head', None), 'norm', None)
     return None if n is None or isinstance(n, nn.Identity) else n
 
-class IConvNeXt(nn.Module):
-    """ConvNeXt-Tiny backbone + GAGM + SEVector + 2-layer classifier; returns `(logits, features)`.
+class ICNHead(nn.Module):
+    """The paper's head on a pooled vector v: SEVector, then Linear(D, hidden), ReLU, Dropout, Linear(hidden, n_classes).
+    Returns `(logits, features)`, the features being the vector L_fs sees (one of `FS_FEATURES`).
+
+    Shape: `[B, D]` -> (`[B, n_classes]`, `[B, D]` or `[B, hidden]`). Reference: Xia, Yin, Li (2025), eqs. 3-5."""
+    def __init__(self, dim:int,                 # input size D (2C after GAGM)
+                 n_classes:int=4,               # output classes
+                 se:bool=True,                  # use `SEVector` (ablation: False)
+                 r:int=16,                      # SEVector reduction ratio
+                 hidden:int=256,                # classifier hidden size
+                 drop:float=0.3,                # classifier dropout
+                 features:str='attended'):      # returned features: one of `FS_FEATURES`
+        super().__init__()
+        if features not in FS_FEATURES: raise ParamError(f"features={features!r}: choose from {FS_FEATURES}")
+        self.att = SEVector(dim, r) if se else nn.Identity()
+        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Dropout(drop))
+        self.fc, self.features = nn.Linear(hidden, n_classes), features
+    def forward(self, v):
+        v = self.att(v)
+        h = self.head(v)
+        f = h if self.features == 'hidden' else F.normalize(v, dim=1) if self.features == 'normalised' else v
+        return self.fc(h), f
+
+class IConvNeXt(ICNHead):
+    """ConvNeXt-Tiny backbone + GAGM + the paper's head (`ICNHead`); returns `(logits, features)`.
 
     Shape: `[B, in_chans, H, W]` -> (`[B, n_classes]`, `[B, 2C]` or `[B, hidden]`).
     Reference: Xia, Yin, Li (2025), section 2.1."""
@@ -65,22 +88,15 @@ class IConvNeXt(nn.Module):
                  features:str='attended',       # returned features: one of `FS_FEATURES`
                  head_norm:bool=False,          # apply the backbone's final norm (ConvNeXt `head.norm`) before GAGM
                  in_chans:int=3):               # input channels
-        super().__init__()
-        if features not in FS_FEATURES: raise ParamError(f"features={features!r}: choose from {FS_FEATURES}")
-        self.backbone = timm.create_model(backbone, pretrained=False, num_classes=0, global_pool='', in_chans=in_chans)
-        self.head_norm = bool(head_norm) and final_norm(self.backbone) is not None
-        self.pool = GAGM(pool)
-        d = self.backbone.num_features * self.pool.feat_mult()
-        self.att = SEVector(d, r) if se else nn.Identity()
-        self.head = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(inplace=True), nn.Dropout(drop))
-        self.fc, self.features = nn.Linear(hidden, n_classes), features
+        bb, gagm = timm.create_model(backbone, pretrained=False, num_classes=0, global_pool='', in_chans=in_chans), GAGM(pool)
+        super().__init__(bb.num_features * gagm.feat_mult(), n_classes, se, r, hidden, drop, features)   # the backbone is drawn first, as before
+        self.backbone, self.pool = bb, gagm
+        self.head_norm = bool(head_norm) and final_norm(bb) is not None
     def forward(self, x):
         fmap = self.backbone.forward_features(x)
         if self.head_norm: fmap = final_norm(self.backbone)(fmap)   # LayerNorm over channels at every position
-        v = self.att(self.pool(fmap))
-        h = self.head(v)
-        f = h if self.features == 'hidden' else F.normalize(v, dim=1) if self.features == 'normalised' else v
-        return self.fc(h), f
+        return super().forward(self.pool(fmap))
+
 
 # %% ../nbs/04b_models_iconvnext.ipynb #0b610360
 class ConvNeXtTiny(nn.Module):
@@ -158,6 +174,10 @@ class LinearProbe(nn.Module):
     def for_features(cls, f:torch.Tensor, n_classes:int=4):
         "A probe standardised with the mean and sd of training features `f` (N, D)."
         return cls(f.mean(0), f.std(0), n_classes)
+    @classmethod
+    def plain(cls, dim:int, n_classes:int=4):
+        "A linear layer on the raw features (no standardisation): a plain backbone's own classifier."
+        return cls(torch.zeros(dim), torch.ones(dim), n_classes)
     def forward(self, f):
         z = (f - self.mean) / self.std
         return self.fc(z), z
