@@ -19,7 +19,7 @@ from .registry import dataset_info
 # %% auto #0
 __all__ = ['FULL_CHECK_MAX', 'CACHE_ITEMS', 'SYNTHETIC_BANNER', 'read_image', 'image_header', 'readable_images', 'LRUCache',
            'image_cache', 'ImageStream', 'read_csv_checked', 'safe_join', 'locate_dataset', 'fingerprint',
-           'split_by_unit', 'split_random', 'LeakageError', 'check_leakage', 'neighbour_same_unit']
+           'split_by_unit', 'split_random', 'LeakageError', 'check_leakage', 'unit_folds', 'neighbour_same_unit']
 
 # %% ../nbs/02_data.ipynb #0829ba04
 @contextmanager
@@ -227,6 +227,18 @@ def check_leakage(splits:dict, # split name -> item indices
         for b in names[i+1:]:
             shared = seen[a] & seen[b]
             if shared: raise LeakageError(f"splits {a!r} and {b!r} share {len(shared)} unit(s), e.g. {sorted(map(str, shared))[:3]}")
+
+# %% ../nbs/02_data.ipynb #4d4d10f3
+def unit_folds(units, # unit of each item (patient id, subject id, ...)
+               labels, # item labels, to keep each fold's label mix close to the whole set's
+               k:int=5, # folds
+               seed:int=0, # shuffling seed: a new seed draws new folds
+              )->np.ndarray:
+    "Fold (0..k-1) of each item; all items of a unit share a fold (`sklearn.model_selection.StratifiedGroupKFold`)."
+    from sklearn.model_selection import StratifiedGroupKFold
+    fold, units = np.full(len(units), -1), np.asarray(list(units), dtype=object)
+    for f, (_, test) in enumerate(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(units, labels, units)): fold[test] = f
+    return fold
 
 # %% ../nbs/02_data.ipynb #91b53d91
 def neighbour_same_unit(features, # one feature vector per item, shape (N, D)
