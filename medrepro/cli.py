@@ -4,24 +4,26 @@
 
 # %% ../nbs/10_cli.ipynb #01b7bfec
 from __future__ import annotations
-import re, ast, sys, json, time, shutil, argparse, datetime, importlib, os, signal, subprocess, multiprocessing
+import re, ast, sys, json, time, shutil, argparse, datetime, difflib, importlib, os, signal, subprocess, multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed, wait, FIRST_COMPLETED
 from pathlib import Path
 import nbformat
 import pandas as pd
+import torch
 import papermill as pm
 import submitit
 from . import __version__
 from .distributed import check_nproc, nproc_environ
 from .core import (PAPER_IDS, PROFILES, DEVICES, MedreproError, ParamError, check_choice, get_device, project_root,
-                           data_root, cache_dir, _same_kind)
+                           data_root, cache_dir, _same_kind, safe_load, fit_state, head_names)
 from .registry import DATASETS, PAPERS
 from .report import render_report, build_site
 
 # %% auto #0
-__all__ = ['NEEDS_JAVA', 'EXECUTORS', 'EXIT_CODES', 'paper_notebook', 'available_papers', 'parse_value', 'notebook_profiles',
-           'check_params', 'param_table', 'RunFailed', 'run_paper', 'batch', 'evaluate', 'available_labs', 'run_lab',
-           'dataset_status', 'list_table', 'main']
+__all__ = ['MODEL_PARAMS', 'WEIGHTS_PARAMS', 'NEEDS_JAVA', 'LAYOUT_CHECKS', 'EXECUTORS', 'EXIT_CODES', 'paper_notebook',
+           'available_papers', 'parse_value', 'notebook_profiles', 'check_model_name', 'check_weights_file',
+           'check_values', 'check_params', 'param_table', 'RunFailed', 'check_data', 'check_eval_from', 'run_paper',
+           'batch', 'evaluate', 'available_labs', 'run_lab', 'dataset_status', 'list_table', 'main']
 
 # %% ../nbs/10_cli.ipynb #08b5efe9
 def paper_notebook(paper:str)->Path:
@@ -83,6 +85,80 @@ def notebook_profiles(nb:Path, # a paper notebook
         if st.targets[0].id == 'PROFILES': return ns['PROFILES']
     return {}
 
+# %% ../nbs/10_cli.ipynb #88c51929
+MODEL_PARAMS = ('backbone', 'resnest_backbone')   # parameters whose value is a timm model name (and the values of `arch`)
+WEIGHTS_PARAMS = ('weights_file', 'image_weights')  # parameters whose value is a weights file of the run's model, or {row: file}
+
+def check_model_name(name:str, # the parameter, for the message
+                     value, # its value
+                     also=(), # other values the notebook takes, e.g. 'auto'
+                    ):
+    "`value` if timm knows it as a model name (or it is one of `also`); else a `ParamError` naming it and names that would do."
+    import timm
+    if value in also or isinstance(value, str) and timm.is_model(value): return value
+    like = difflib.get_close_matches(str(value), timm.list_models(), n=3) or timm.list_models(f"{str(value).split('_')[0]}*")[:3]
+    raise ParamError(f"{name}={value!r} is not a timm model name (see timm.list_models()" + (f"; e.g. {', '.join(like)}" if like else '') +
+                     (f"; or {', '.join(map(repr, also))}" if also else '') + ')')
+
+# %% ../nbs/10_cli.ipynb #5b1aea2d
+def _state_dict(path)->dict:
+    "The state_dict of weights file `path` as `core.load_pretrained` takes it: a dict of tensors, or one under 'model'."
+    state = safe_load(path, 'weights file'); state = state.get('model', state) if isinstance(state, dict) else state
+    if not (isinstance(state, dict) and state and all(torch.is_tensor(v) for v in state.values())):
+        raise MedreproError(f"{path}: not a state_dict (a dict of tensors) but {type(state).__name__}")
+    return state
+
+def check_weights_file(name:str, # the parameter, for the message
+                       path, # its value: a weights file
+                       model:str|None=None, # the timm model it is for (None: only check that it reads as a state_dict)
+                       **timm_kw, # passed to `timm.create_model`
+                      ):
+    "`path` if it holds a state_dict that fits timm model `model` (`core.fit_state`, a whole absent module aside); else a `ParamError`."
+    import timm
+    try:
+        state = _state_dict(path)
+        if model is None: return path
+        m = timm.create_model(model, pretrained=False, num_classes=0, **timm_kw)
+        absent = {k.split('.')[0] for k in m.state_dict()} - {k.split('.')[0] for k in state}
+        fit_state(m, state, str(path), head=(*head_names(m), *absent))
+    except MedreproError as e:
+        raise ParamError(f"{name}={path}: {str(e).removeprefix(f'{path}: ')}; expected a state_dict of timm model "
+                         f"{model!r} (torch.save(model.state_dict(), file))") from None
+    return path
+
+# %% ../nbs/10_cli.ipynb #f1d18ce5
+def _settings(nb:Path, params:dict, profile:str|None)->dict:
+    "The values a run will use: the notebook's defaults, its profile's values where the default is None, and `params` over both."
+    base, prof = {k: parse_value(d['default']) for k, d in pm.inspect_notebook(str(nb)).items()}, notebook_profiles(nb).get(profile, {})
+    return {**base, **{k: v for k, v in prof.items() if base.get(k) is None}, **{k: v for k, v in params.items() if v is not None}}
+
+def _also(nb:Path, k:str)->tuple:
+    "The values of model parameter `k` in the notebook's default and profiles that are no timm name (e.g. 'auto')."
+    import timm
+    vals = [parse_value(pm.inspect_notebook(str(nb))[k]['default']), *(p.get(k) for p in notebook_profiles(nb).values())]
+    return tuple(dict.fromkeys(v for v in vals if isinstance(v, str) and not timm.is_model(v)))
+
+def _weights_targets(value, s:dict)->list:
+    "(file, timm model, timm kwargs) for a weights parameter: one file for the run's backbone, or {row: file} for the models of `arch`."
+    import timm
+    bb = s.get('backbone')
+    if not (isinstance(bb, str) and timm.is_model(bb)): bb = PAPERS.get(s.get('paper'), {}).get('setup', {}).get('backbone')   # 'auto'
+    arch, kw = (s.get(k) if isinstance(s.get(k), dict) else {} for k in ('arch', 'timm_kw'))
+    return [(f, arch.get(row, bb), kw.get(row, {})) for row, f in value.items()] if isinstance(value, dict) else [(value, bb, {})]
+
+def check_values(nb:Path, # the paper notebook
+                 params:dict, # name -> value, with names and types already checked
+                 profile:str|None=None, # the run's profile
+                )->dict:
+    "Refuse a model name timm does not know and a weights file that does not fit its model (`eval_from` aside); return `params`."
+    for k in (k for k in MODEL_PARAMS if params.get(k) is not None): check_model_name(k, params[k], _also(nb, k))
+    for row, v in (params.get('arch') or {}).items(): check_model_name(f'arch[{row!r}]', v)
+    if params.get('eval_from') or not any(params.get(k) for k in WEIGHTS_PARAMS): return params
+    s = _settings(nb, params, profile)
+    for k in (k for k in WEIGHTS_PARAMS if params.get(k)):
+        for f, model, kw in _weights_targets(params[k], s): check_weights_file(k, f, model, **kw)
+    return params
+
 # %% ../nbs/10_cli.ipynb #6bb27f06
 def _references(declared:dict, profiles:dict, k:str, profile:str|None)->list:
     "(where, value) pairs whose kind an override of `k` must match: its default, else its values in the profiles."
@@ -95,7 +171,7 @@ def check_params(nb:Path, # the paper notebook
                  params:dict, # name -> value
                  profile:str|None=None, # the profile the run uses (its values are the first reference)
                 )->dict:
-    "Validate `params` against the notebook's parameters cell and `PROFILES` (names and types); return them."
+    "Validate `params` against the notebook's parameters cell and `PROFILES` (names and types), then their values (`check_values`); return them."
     declared, profiles = pm.inspect_notebook(str(nb)), notebook_profiles(nb)
     for k, v in params.items():
         if k not in declared: raise ParamError(f"parameter {k!r} is not declared by {nb.name} (known: {', '.join(declared)})")
@@ -104,7 +180,7 @@ def check_params(nb:Path, # the paper notebook
         where, ref = refs[0]
         kind = type(ref).__name__
         raise ParamError(f"parameter {k}={v!r} should be a{'n' * (kind[0] in 'aeiou')} {kind}, like {where} {ref!r} ({nb.name})")
-    return params
+    return check_values(nb, params, profile)
 
 # %% ../nbs/10_cli.ipynb #e67dde4c
 def param_table(nb:Path, # a paper notebook
@@ -153,6 +229,26 @@ def _preflight(paper:str):
         from medrepro.metrics_vl import require_java
         require_java()
 
+LAYOUT_CHECKS = {'alzheimer-mri-4class': 'medrepro.data_mri:check_class_folders'}   # dataset -> a check of its layout that reads no image
+
+def check_data(paper:str, # paper id
+               root:str|Path|None=None, # data root (else $MEDREPRO_DATA, see `core.data_root`)
+               synthetic:str='auto', # auto | yes | no: with 'yes' no real data is read, so none is checked
+              ):
+    "Check the layout of each real dataset of `paper` that is found under the data root (`LAYOUT_CHECKS`) before its kernel starts."
+    for name, check in LAYOUT_CHECKS.items():   # imported only when needed: the reader's module loads torchvision
+        folder = data_root(root)/DATASETS[name]['folder']
+        if synthetic != 'yes' and paper in DATASETS[name]['papers'] and folder.exists():
+            mod, fn = check.split(':'); getattr(importlib.import_module(mod), fn)(folder)
+
+def check_eval_from(run:str|Path, # the `eval_from` run folder
+                   )->Path:
+    "`run` if it holds the best checkpoints an evaluation loads (`checkpoints/*/best.pt`); else a `ParamError` naming it."
+    if not any(Path(run).glob('checkpoints/*/best.pt')):
+        raise ParamError(f"{run}: no checkpoints/*/best.pt to evaluate (the kept results in results/ hold none); "
+                         "give a run folder that `medrepro run` made, runs/<paper>/<run-id>")
+    return Path(run)
+
 def _progress(echo:_Echo|None)->dict:
     "papermill's progress arguments: a cell counter and the kernel's streams into `echo`, or nothing."
     if echo is None: return dict(progress_bar=False)
@@ -191,6 +287,8 @@ def run_paper(paper:str, # paper id
     check_choice('synthetic', synthetic, ('auto', 'yes', 'no')); nb = Path(notebook) if notebook else paper_notebook(paper)
     declared = pm.inspect_notebook(str(nb))
     params = check_params(nb, {**(params or {}), **(extra or {})}, profile); _preflight(paper)
+    if params.get('eval_from'): check_eval_from(params['eval_from'])
+    check_data(paper, data_root, synthetic)
     run_id = run_id or f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{profile}-{device}"
     run_dir = (Path(runs_dir)/paper/run_id).resolve(); run_dir.mkdir(parents=True, exist_ok=True)
     std = dict(paper=paper, profile=profile, device=device, seeds=list(seeds), synthetic=synthetic, run_dir=str(run_dir),
@@ -351,6 +449,8 @@ def evaluate(run:str|Path, # a finished run folder
     if p is None: raise MedreproError(f"{run}: not a run folder (no params.json)")
     nb = paper_notebook(p['paper'])
     if 'eval_from' not in pm.inspect_notebook(str(nb)): raise MedreproError(f"{nb.name} does not support external evaluation (no eval_from parameter)")
+    check_eval_from(run)
+    if not Path(data_root).is_dir(): raise ParamError(f"--data-root {data_root}: no such folder (give the root of another copy of the data)")
     keep = {k: v for k, v in p.items() if k in pm.inspect_notebook(str(nb)) and k not in
             ('paper', 'profile', 'device', 'seeds', 'data_root', 'run_dir', 'synthetic', 'eval_from')}
     return run_paper(p['paper'], p['profile'], p.get('device', 'cpu'), p.get('seeds', [0]), data_root, 'no', keep,

@@ -15,8 +15,9 @@ from .data import read_image, ImageStream
 from .registry import dataset_info
 
 # %% auto #0
-__all__ = ['MRI_DIR', 'MRI_GRADE', 'SYNTH_SUBJECTS', 'PAPER_SUBSET', 'AUGMENTS', 'parse_mri_name', 'read_mri_folder', 'mri_name',
-           'synthetic_slice', 'make_synthetic_mri', 'sample_subset', 'mri_augment', 'MRISlices']
+__all__ = ['MRI_DIR', 'MRI_GRADE', 'SYNTH_SUBJECTS', 'PAPER_SUBSET', 'AUGMENTS', 'parse_mri_name', 'check_class_folders',
+           'read_mri_folder', 'mri_name', 'synthetic_slice', 'make_synthetic_mri', 'sample_subset', 'mri_augment',
+           'MRISlices']
 
 # %% ../nbs/02b_data_mri.ipynb #f216fdcc
 MRI_DIR = 'Alzheimer_MRI_4_classes_dataset'
@@ -36,6 +37,23 @@ def _class_root(root:Path, labels)->Path:
     raise DataError(f"{root}: no class folders {labels} found here or in {root/MRI_DIR} "
                     f"(expected the Kaggle layout {MRI_DIR}/<class>/N (k).jpg)")
 
+def _stray_folders(croot:Path, labels)->list:
+    "Folders beside the class folders that are no class (hidden ones and `__MACOSX` aside)."
+    return sorted(p.name for p in croot.iterdir() if p.is_dir() and p.name not in labels and not p.name.startswith(('.', '__')))
+
+def check_class_folders(root:str|Path,          # dataset folder (or the folder of class folders)
+                        labels:list|None=None,  # class names in index order; None: the registry's
+                       )->Path:
+    "The folder of class folders; a `DataError` naming any other folder in it (a renamed class) and the class names expected."
+    labels, root = labels or dataset_info('alzheimer-mri-4class')['labels'], Path(root)
+    if not root.is_dir(): raise DataError(f"{root}: MRI dataset folder does not exist")
+    croot = _class_root(root, labels)
+    if stray := _stray_folders(croot, labels):
+        missing = [l for l in labels if not (croot/l).is_dir()]
+        raise DataError(f"{croot}: folder {', '.join(map(repr, stray))} is no class folder; expected the class folders "
+                        f"{', '.join(labels)}" + (f" ({', '.join(missing)} missing)" if missing else ''))
+    return croot
+
 def _class_rows(folder:Path, label:str, y:int)->list[dict]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in ('.jpg', '.jpeg'))
     if not files: raise DataError(f"{folder}: class folder '{label}' holds no .jpg images")
@@ -51,9 +69,7 @@ def read_mri_folder(root:str|Path,          # dataset folder (or the folder of c
                    )->pd.DataFrame:
     "One row per slice: `path, label, y, subject_id, slice_index`, sorted by label, subject, slice."
     labels = labels or dataset_info('alzheimer-mri-4class')['labels']
-    root = Path(root)
-    if not root.is_dir(): raise DataError(f"{root}: MRI dataset folder does not exist")
-    croot, rows = _class_root(root, labels), []
+    croot, rows = check_class_folders(root, labels), []
     for y, label in enumerate(labels):
         if (croot/label).is_dir(): rows += _class_rows(croot/label, label, y)
         else: warnings.warn(f"{croot/label}: class folder missing; class '{label}' has no images in this copy")

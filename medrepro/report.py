@@ -245,43 +245,83 @@ def not_a_test(*reasons:str, # the paper's own reasons ('' ones are dropped)
     s = '; '.join(why)
     return s[:1].upper() + s[1:] + '.' if s else ''
 
+# %% ../nbs/09_report.ipynb #45a5dbf8
+def _first_line(e:BaseException)->str: return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+
+class _Card:
+    "One run folder as the report reads it: a file it cannot read is noted in `problems` instead of stopping the report."
+    def __init__(self, run_dir:Path): self.dir, self.problems, self._json = Path(run_dir), [], {}
+    def name(self, f:Path)->str:
+        rel = Path(os.path.relpath(f, self.dir)).as_posix()
+        return f'{self.dir.name}/' if rel == '.' else rel
+    def safe(self, f:Path, read, default=None):
+        "`read(f)`; when it fails, `default`, and a line naming `f` (relative to the run folder) and the error."
+        try: return read(f)
+        except Exception as e: self.problems.append(f'{self.name(f)}: {_first_line(e)}'); return default
+    def json(self, name:str)->dict:
+        "The JSON object `name` of the run folder, read once ({} when absent, unreadable or not an object)."
+        if name not in self._json:
+            d = self.safe(self.dir/name, _read, {})
+            if not isinstance(d, dict): self.problems.append(f'{name}: not a JSON object ({type(d).__name__})'); d = {}
+            self._json[name] = d
+        return self._json[name]
+    def read_json(self)->list:
+        "Every JSON file at the top of the run folder (metrics.json too) read, so that an unreadable one is named."
+        return [self.json(f.name) for f in sorted(self.dir.glob('*.json'))]
+    def text(self, f:Path)->str:
+        "The text of `f` ('' when absent or unreadable; undecodable bytes replaced)."
+        return self.safe(f, lambda f: f.read_text(errors='replace'), '') if f.exists() else ''
+
+def _read_ok(p:Path)->dict:
+    "The JSON object at `p`, {} when absent or unreadable (for readers that have no card to note it on)."
+    return _Card(p.parent).json(p.name)
+
 # %% ../nbs/09_report.ipynb #72dcc926
 def _run_dirs(runs_dir:Path, paper:str)->list:
     "The run folders of `paper` under `runs_dir` (those with a params.json), newest first."
     return sorted((d for d in (runs_dir/paper).glob('*') if (d/'params.json').exists()), key=lambda d: d.stat().st_mtime, reverse=True)
 
-def _headline(run_dir:Path)->str:
+def _headline(card:_Card)->str:
     "The verdict in one line: its count sentence (else its first sentence), marked when the run is no test of the paper."
-    f = next((p for p in (run_dir/'notes'/'verdict.md', run_dir/'verdict.md') if p.exists()), None)
-    text = f.read_text() if f else ''
+    f = next((p for p in (card.dir/'notes'/'verdict.md', card.dir/'verdict.md') if p.exists()), None)
+    text = card.text(f) if f else ''
     lines = [l.strip() for l in text.splitlines() if l.strip() and not l.lstrip().startswith(('#', '**', '- '))]
     head = next((l for l in lines if re.match(r'\d+ of \d+ |No reported number', l)), lines[0] if lines else '')
     return ('not a test of the paper: ' if '**Not a test of the paper' in text else '') + head
 
 def _weights_sources(w:dict)->str:
     "Where a run's weights came from ('random', 'file', 'hub, random', ...), from its weights record(s)."
+    if not isinstance(w, dict): return str(w)
     recs = {'': w} if 'source' in w else w
     return ', '.join(dict.fromkeys(str(r.get('source')) for r in recs.values() if isinstance(r, dict)))
 
 # %% ../nbs/09_report.ipynb #d9afc058
-def _run_row(run_dir:Path)->dict:
-    "The summary row of one run folder."
-    params, prov, st = _read(run_dir/'params.json'), _read(run_dir/'provenance.json'), _read(run_dir/'status.json')
-    dev = prov.get('device')
-    return dict(paper=params.get('paper', run_dir.parent.name), profile=params.get('profile'),
+def _row(card:_Card)->dict:
+    "The summary row of the run folder of `card`; the files it could not read lead the verdict column."
+    params, prov, st = (card.json(f'{n}.json') for n in ('params', 'provenance', 'status')); card.read_json()
+    dev, verdict = prov.get('device'), _headline(card) or str(st.get('error', ''))
+    bad = ', '.join(dict.fromkeys(p.split(': ')[0] for p in card.problems))
+    return dict(paper=params.get('paper', card.dir.parent.name), profile=params.get('profile'),
                 device=dev.get('resolved') if isinstance(dev, dict) else dev or params.get('device'), status=st.get('status', 'unknown'),
                 data={True: 'synthetic', False: 'real'}.get(prov.get('synthetic'), '?'), weights=_weights_sources(prov.get('weights') or {}),
-                verdict=_headline(run_dir) or st.get('error', ''), run=run_dir.name, dir=run_dir, batch='')
+                verdict='; '.join(filter(None, [bad and f'unreadable: {bad}', verdict])), run=card.dir.name, dir=card.dir, batch='')
+
+def _run_row(run_dir:Path)->dict:
+    "The summary row of one run folder (one that cannot be read at all says so in its verdict column)."
+    card = _Card(run_dir)
+    return card.safe(run_dir, lambda _: _row(card)) or dict(paper=run_dir.parent.name, profile=None, device=None, status='unknown',
+        data='?', weights='?', verdict=f'unreadable: {card.problems[-1]}', run=run_dir.name, dir=run_dir, batch='')
 
 def _batch_rows(runs_dir:Path)->list:
     "The rows of every `batch-*.json` in `runs_dir`, each with its file's name and run folder (None when unknown)."
     rows = []
     for f in sorted(runs_dir.glob('batch-*.json')):
         try: found = json.loads(f.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e: warnings.warn(f'{f}: unreadable batch file ({e}), skipped'); continue
-        for r in found:
-            m = re.search(r'kept in (\S+)$', r.get('error', ''))
-            rows.append(dict(r, batch=f.name, run_dir=r.get('run_dir') or (m[1] if m else None)))
+        except (OSError, ValueError) as e: warnings.warn(f'{f}: unreadable batch file ({_first_line(e)}), skipped'); continue
+        if not isinstance(found, list): warnings.warn(f'{f}: not a list of rows, skipped'); continue
+        for r in (r for r in found if isinstance(r, dict)):
+            m = re.search(r'kept in (\S+)$', str(r.get('error', '')))
+            rows.append(dict(r, batch=f.name, run_dir=str(r.get('run_dir') or (m[1] if m else '')) or None))
     return rows
 
 def _batch_only(b:dict)->dict:
@@ -323,19 +363,27 @@ def _summary_html(df:pd.DataFrame, shown:set, base:Path)->str:
             if len(df) else '<p>No run yet.</p>')
 
 # %% ../nbs/09_report.ipynb #316aa9c6
-def _mean_sd(v)->tuple:
-    "A reproduced cell as (mean, sd): '0.830 ± 0.010' -> (0.83, 0.01); 0.83 -> (0.83, 0.0); '' -> (nan, 0.0)."
-    parts = [float(x) for x in str(v).split('±')] if str(v).strip() not in ('', 'nan') else [float('nan')]
-    return parts[0], parts[1] if len(parts) > 1 else 0.
+def _mean_sd(v)->tuple|None:
+    "A table cell as (mean, sd): '0.830 ± 0.010' -> (0.83, 0.01); 0.83 -> (0.83, 0.0); '' or nan -> (nan, 0.0); text -> None."
+    s = str(v).strip()
+    if s.lower() in ('', 'nan', 'none', '<na>'): return math.nan, 0.
+    try: parts = [float(x) for x in s.split('±')]
+    except ValueError: return None   # 'not measured' and any other text
+    return (parts[0], parts[1] if len(parts) == 2 else 0.) if len(parts) <= 2 else None
+
+def _pairs(t:pd.DataFrame)->list:
+    "(label, paper, mean, sd) per model and metric with a number on either side; a text cell on either side leaves its pair out."
+    metrics = [c[:-6] for c in t.columns if c.endswith(' paper') and f'{c[:-6]} reproduced' in t]
+    cells = [(f'{m} / {r}', _mean_sd(p), _mean_sd(v)) for m in metrics
+             for r, p, v in zip(t.index, t[f'{m} paper'].tolist(), t[f'{m} reproduced'].tolist())]
+    return [(x, p[0], *v) for x, p, v in cells if p is not None and v is not None and not (math.isnan(p[0]) and math.isnan(v[0]))]
 
 def paper_vs_reproduced(t:pd.DataFrame, # a `compare_with_paper` table (as read back from its CSV)
                         title:str='', # the chart's title
                        ):
     "A plotly bar chart: per model and metric the paper's number beside the reproduced one, ± sd over seeds; None if no pair."
     import plotly.graph_objects as go
-    pairs = [(f'{m} / {r}', t.at[r, f'{m} paper'], *_mean_sd(t.at[r, f'{m} reproduced']))
-             for m in (c[:-6] for c in t.columns if c.endswith(' paper') and f'{c[:-6]} reproduced' in t) for r in t.index]
-    pairs = [p for p in pairs if pd.notna(p[1]) or pd.notna(p[2])]
+    pairs = _pairs(t)
     if not pairs: return None
     x, paper, mean, sd = map(list, zip(*pairs))
     fig = go.Figure([go.Bar(name='paper', x=x, y=paper), go.Bar(name='reproduced', x=x, y=mean, error_y=dict(type='data', array=sd))])
@@ -344,6 +392,7 @@ def paper_vs_reproduced(t:pd.DataFrame, # a `compare_with_paper` table (as read 
 # %% ../nbs/09_report.ipynb #bfd25094
 def _weights_line(w:dict)->str:
     "Each model's weights and where they came from (file, cache, hub, random), from a run's weights record(s)."
+    if not isinstance(w, dict): return str(w)
     recs = {'': w} if 'source' in w else w
     return '; '.join(f"{k + ': ' if k else ''}{r.get('name')} ({r.get('source')})" if isinstance(r, dict) else f'{k}: {r}'
                      for k, r in recs.items())
@@ -354,29 +403,48 @@ def _rendered(nb:Path)->Path:
     if not page.exists() or page.stat().st_mtime < nb.stat().st_mtime: notebook_html(nb, page)
     return page
 
-def _run_html(run_dir:Path, base:Path, what:str='')->str:
-    "One run as an HTML section; its external evaluations (`medrepro evaluate`) follow it, each titled `what`."
-    params, prov = _read(run_dir/'params.json'), _read(run_dir/'provenance.json')
-    status = _read(run_dir/'status.json').get('status', 'unknown')
-    syn = prov.get('synthetic')
+def _table(t:Path, cap:str)->str:
+    "The CSV table `t` as HTML under its caption, with its chart when it sets the paper's numbers beside the reproduced ones."
+    df = pd.read_csv(t, index_col=0); fig = paper_vs_reproduced(df, cap)
+    return (f'<h4>{html.escape(cap)}</h4>' + df.to_html(na_rep='', float_format=lambda x: f'{x:.4g}') +
+            (f'<div class="chart">{fig.to_html(full_html=False, include_plotlyjs=False)}</div>' if fig is not None else ''))
+
+def _heading(card:_Card, what:str)->str:
+    "A run's heading: name, profile, device, seeds, status, and the synthetic-data flag."
+    params, syn = card.json('params.json'), card.json('provenance.json').get('synthetic')
     flag = ('<span class="syn">SYNTHETIC DATA: not comparable with the paper</span>' if syn
             else '<span class="real">real data</span>' if syn is False else '')
+    meta = (f'profile {params.get("profile")}, device {params.get("device")}, seeds {params.get("seeds")}, '
+            f'status {card.json("status.json").get("status", "unknown")}')
+    return f'<h3>{html.escape(what + card.dir.name)} <small>{html.escape(meta)}</small> {flag}</h3>'
+
+def _figures(run_dir:Path, base:Path)->list:
+    "The run's figures: interactive HTML in a frame, else the PNG."
     rel = lambda p: html.escape(os.path.relpath(p, base))
-    parts = [f'<h3>{html.escape(what + run_dir.name)} <small>profile {params.get("profile")}, device {params.get("device")}, '
-             f'seeds {params.get("seeds")}, status {status}</small> {flag}</h3>']
-    if prov.get('weights'): parts.append(f'<p class="meta">weights: {html.escape(_weights_line(prov["weights"]))}</p>')
-    for note in sorted([*(run_dir/'notes').glob('*.md'), *run_dir.glob('verdict.md')]): parts.append(f'<div class="note">{md_lib.markdown(note.read_text())}</div>')
-    for t in sorted((run_dir/'tables').glob('*.csv')):
-        cap = (t.with_suffix('.md').read_text().split('\n')[0].strip('*') if t.with_suffix('.md').exists() else t.stem)
-        df = pd.read_csv(t, index_col=0); fig = paper_vs_reproduced(df, cap or t.stem)
-        parts.append(f'<h4>{html.escape(cap or t.stem)}</h4>' + df.to_html(na_rep='', float_format=lambda x: f'{x:.4g}'))
-        if fig is not None: parts.append(f'<div class="chart">{fig.to_html(full_html=False, include_plotlyjs=False)}</div>')
-    for f in sorted((run_dir/'figures').glob('*.html')):
-        parts.append(f'<h4>{html.escape(f.stem)}</h4><iframe src="{rel(f)}" loading="lazy"></iframe>')
-    for f in sorted((run_dir/'figures').glob('*.png')):
-        if not f.with_suffix('.html').exists(): parts.append(f'<h4>{html.escape(f.stem)}</h4><img src="{rel(f)}">')
-    nb = next(run_dir.glob('*.ipynb'), None)
-    if nb: parts.append(f'<p><a href="{rel(_rendered(nb))}">executed notebook</a> (<a href="{rel(nb)}">.ipynb</a>)</p>')
+    return ([f'<h4>{html.escape(f.stem)}</h4><iframe src="{rel(f)}" loading="lazy"></iframe>' for f in sorted((run_dir/'figures').glob('*.html'))] +
+            [f'<h4>{html.escape(f.stem)}</h4><img src="{rel(f)}">' for f in sorted((run_dir/'figures').glob('*.png')) if not f.with_suffix('.html').exists()])
+
+def _parts(card:_Card, base:Path, what:str)->list:
+    "The pieces of a run's section: heading, weights, notes, tables with their charts, figures, executed notebook."
+    d, rel = card.dir, lambda p: html.escape(os.path.relpath(p, base))
+    card.read_json()
+    parts, w = [_heading(card, what)], card.json('provenance.json').get('weights')
+    if w: parts.append(f'<p class="meta">weights: {html.escape(_weights_line(w))}</p>')
+    parts += [f'<div class="note">{md_lib.markdown(card.text(n))}</div>' for n in sorted([*(d/'notes').glob('*.md'), *d.glob('verdict.md')])]
+    parts += [card.safe(t, lambda t: _table(t, card.text(t.with_suffix('.md')).split('\n')[0].strip('*') or t.stem), '')
+              for t in sorted((d/'tables').glob('*.csv'))]
+    nb = next(d.glob('*.ipynb'), None); page = nb and card.safe(nb, _rendered)
+    return parts + _figures(d, base) + ([f'<p><a href="{rel(page)}">executed notebook</a> (<a href="{rel(nb)}">.ipynb</a>)</p>'] if page else [])
+
+def _problems_html(problems:list)->str:
+    return ('<div class="problem"><b>Not shown: files of this run that could not be read</b><ul>' +
+            ''.join(f'<li>{html.escape(p)}</li>' for p in problems) + '</ul></div>')
+
+def _run_html(run_dir:Path, base:Path, what:str='')->str:
+    "One run as an HTML section, the files it could not read named at its top; its external evaluations (`medrepro evaluate`) follow, each titled `what`."
+    card = _Card(run_dir)
+    parts = card.safe(run_dir, lambda _: _parts(card, base, what), [f'<h3>{html.escape(what + run_dir.name)}</h3>'])
+    if card.problems: parts.insert(1, _problems_html(card.problems))
     ext = [_run_html(e, base, f'external validation of {run_dir.name} on ') for e in sorted((run_dir/'external').glob('*/*'))
            if (e/'params.json').exists()]
     return f'<section id="{_anchor(run_dir)}">' + '\n'.join(parts) + '</section>' + '\n'.join(ext)
@@ -386,7 +454,8 @@ _CSS = ('body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;
         'font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}iframe{width:100%;height:480px;'
         'border:1px solid #eee}img{max-width:100%}.syn{color:#fff;background:#c00;padding:2px 6px}.real{color:#fff;'
         'background:#070;padding:2px 6px}.note{background:#f6f6f0;padding:.3em 1em;border-left:4px solid #996}.meta{color:#555}'
-        '.summary td{text-align:left}.st-done,.st-real{color:#070}.st-failed,.st-synthetic{color:#c00}.st-interrupted,.st-running{color:#b60}')
+        '.summary td{text-align:left}.st-done,.st-real{color:#070}.st-failed,.st-synthetic{color:#c00}.st-interrupted,.st-running{color:#b60}'
+        '.problem{background:#fff0f0;padding:.3em 1em;border-left:4px solid #c00}')
 
 def _paper_html(runs_dir:Path, paper:str, latest:int, base:Path)->str:
     "A paper's section: its `latest` newest runs in full, and how many older ones only the summary lists."
@@ -445,12 +514,12 @@ def notebook_html(nb:str|Path, # an (executed) notebook
 # %% ../nbs/09_report.ipynb #6b931c51
 def _newest_run(runs_dir:Path, paper:str)->Path|None:
     "The newest finished run of `paper` that kept its executed notebook (a `quick` one first)."
-    done = [d for d in _run_dirs(runs_dir, paper) if _read(d/'status.json').get('status') == 'done' and (d/f'{paper}.ipynb').exists()]
-    return next((d for d in done if _read(d/'params.json').get('profile') == 'quick'), done[0] if done else None)
+    done = [d for d in _run_dirs(runs_dir, paper) if _read_ok(d/'status.json').get('status') == 'done' and (d/f'{paper}.ipynb').exists()]
+    return next((d for d in done if _read_ok(d/'params.json').get('profile') == 'quick'), done[0] if done else None)
 
 def _banner(run_dir:Path)->str:
     "What a reader must know before a rendered paper notebook: its run, and whether its data were synthetic."
-    params, syn = _read(run_dir/'params.json'), _read(run_dir/'provenance.json').get('synthetic')
+    params, syn = _read_ok(run_dir/'params.json'), _read_ok(run_dir/'provenance.json').get('synthetic')
     head = (f"> Rendered from run `{run_dir.name}` (profile `{params.get('profile')}`, "
             f"{'synthetic' if syn else 'real'} data, status done).")
     return head + ('\n\n> ## ⚠️ SYNTHETIC DATA: no number on this page is comparable with the paper.' if syn else '')
@@ -458,24 +527,27 @@ def _banner(run_dir:Path)->str:
 def _lab_banner(done:Path, lab:str)->str:
     "What a reader must know before a lab page: executed or not, and on which data."
     if not done.exists(): return f"> Not executed yet: `medrepro lab {lab}` (or `make docs`) runs it; shown without outputs."
-    syn = '⚠️ SYNTHETIC' in done.read_text()
-    return (f"> Executed by `medrepro lab {lab}` as a student first opens it ({_read(done.parent/'status.json').get('seconds')} s): "
+    syn = '⚠️ SYNTHETIC' in _Card(done.parent).text(done)
+    return (f"> Executed by `medrepro lab {lab}` as a student first opens it ({_read_ok(done.parent/'status.json').get('seconds')} s): "
             "every analysis ran and each self-check waits for your prediction." +
             ('\n\n> ## ⚠️ SYNTHETIC DATA: the real sample was absent, so the numbers are not the course\'s.' if syn else ''))
 
 def _site_lab(runs_dir:Path, nb:Path, out:Path)->tuple:
-    "Render lab `nb` into `out/labs/`: its executed copy in `runs_dir/labs/<lab>/` when there is one, else the source."
-    done = runs_dir/'labs'/nb.stem/nb.name
-    page = notebook_html(done if done.exists() else nb, out/'labs'/f'{nb.stem}.html', _lab_banner(done, nb.stem), js_dir=out)
+    "Render lab `nb` into `out/labs/`: its executed copy in `runs_dir/labs/<lab>/` when there is one that reads, else the source."
+    done, page, card = runs_dir/'labs'/nb.stem/nb.name, out/'labs'/f'{nb.stem}.html', _Card(runs_dir/'labs'/nb.stem)
+    if not (done.exists() and card.safe(done, lambda d: notebook_html(d, page, _lab_banner(d, nb.stem), js_dir=out))):
+        banner = f"> The executed copy could not be read ({card.problems[0]}); shown without outputs." if card.problems else _lab_banner(done, nb.stem)
+        notebook_html(nb, page, banner, js_dir=out)
     return ('lab', nb.stem, page.relative_to(out).as_posix())
 
 def _site_paper(runs_dir:Path, paper:str, out:Path)->dict:
     "Render `paper`'s newest run into `out/papers/`; its row of the index."
     run = _newest_run(runs_dir, paper)
     if run is None: return dict(paper=paper, page='', run='', data='', verdict='no finished run: `make demo` makes one')
-    notebook_html(run/f'{paper}.ipynb', out/'papers'/f'{paper}.html', _banner(run), js_dir=out)
-    row = _run_row(run)
-    return dict(paper=paper, page=f'papers/{paper}.html', run=run.name, data=row['data'], verdict=row['verdict'])
+    card, row = _Card(run), _run_row(run)
+    page = card.safe(run/f'{paper}.ipynb', lambda nb: notebook_html(nb, out/'papers'/f'{paper}.html', _banner(run), js_dir=out))
+    return dict(paper=paper, page=f'papers/{paper}.html' if page else '', run=run.name, data=row['data'],
+                verdict=row['verdict'] if page else f'not rendered: {card.problems[0]}')
 
 # %% ../nbs/09_report.ipynb #613a3cba
 def _link(text, href): return f'<a href="{html.escape(href)}">{html.escape(text)}</a>' if href else html.escape(text)

@@ -1,11 +1,12 @@
-"""neuron-ensemble: the paper notebook at profile smoke, through papermill, on synthetic and on the real samples."""
-import json
+"""neuron-ensemble: the paper notebook at profile smoke, through papermill, on synthetic and on the real samples (test-all:
+markers e2e, learning); the readers and the competition metric (fast)."""
+import json, shutil
 import numpy as np
 import pandas as pd
 import pytest
 from pathlib import Path
-from medrepro.cli import run_paper, evaluate, RunFailed
-from medrepro.core import DataError, MedreproError
+from medrepro.cli import run_paper, evaluate
+from medrepro.core import DataError, MedreproError, ParamError
 from medrepro.data_cells import SartoriusCells, DSB2018Cells, make_synthetic_sartorius, rle_encode
 from medrepro.registry import paper_table
 
@@ -79,12 +80,16 @@ def _check_run(run, synthetic, cell_types, max_images=8):
     return m
 
 
-def test_smoke_synthetic_and_external_evaluation(tmp_runs, tmp_path):
-    "Smoke on synthetic data, twice with the same seed (identical metrics); then its checkpoints score another copy."
-    run = run_paper(PAPER, 'smoke', synthetic='yes', runs_dir=tmp_runs, run_id='syn')
+@pytest.mark.e2e
+def test_smoke_synthetic_and_external_evaluation(smoke_run, tmp_path):
+    "Smoke on synthetic data (the session's shared run), again with the same seed (identical metrics); then its checkpoints score another copy."
+    from conftest import medrepro_cli
+    run = smoke_run(PAPER)
     m = _check_run(run, True, ['shsy5y', 'astro', 'cort'])
-    again = run_paper(PAPER, 'smoke', synthetic='yes', runs_dir=tmp_runs, run_id='syn-again')
-    assert (again/'metrics.json').read_text() == (run/'metrics.json').read_text()
+    r = medrepro_cli('run', PAPER, '--profile', 'smoke', '--device', 'cpu', '--data-root', run.parent.parent/'no-data',
+                     '--runs-dir', tmp_path/'runs', '--run-id', 'syn-again', '-q')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path/'runs'/PAPER/'syn-again'/'metrics.json').read_text() == (run/'metrics.json').read_text()
     assert m['dataset'] == 'synthetic-sartorius' and m['eval_from'] is None
     ext = make_synthetic_sartorius(tmp_path/'ext'/'sartorius_cell_instance', n_images=4, seed=1).parent
     ev = evaluate(run, ext)
@@ -97,16 +102,19 @@ def test_smoke_synthetic_and_external_evaluation(tmp_runs, tmp_path):
     assert len(em['instances_per_image']['true']) == 4                         # every image of the external copy scored
     assert em['ensemble_weights'] == m['ensemble_weights']                      # the source run's fusion weights
     for row in ROWS: assert 0.0 <= em['scores'][row]['test'] <= 1.0
-    (run/'checkpoints'/'upernet-seed0'/'best.pt').unlink()
-    with pytest.raises(MedreproError, match=r'upernet'): evaluate(run, ext, name='missing')
+    broken = shutil.copytree(run, tmp_path/'broken', ignore=shutil.ignore_patterns('external'))   # the shared run stays whole
+    (broken/'checkpoints'/'upernet-seed0'/'best.pt').unlink()
+    with pytest.raises(MedreproError, match=r'upernet'): evaluate(broken, ext, name='missing')
 
 
+@pytest.mark.e2e
 def test_smoke_sartorius_real(shared_data, tmp_runs):
     run = run_paper(PAPER, 'smoke', data_root=shared_data, synthetic='no', runs_dir=tmp_runs, run_id='real')
     m = _check_run(run, False, ['shsy5y', 'astro', 'cort'])
     assert m['dataset'] == 'sartorius-cell-instance'
 
 
+@pytest.mark.e2e
 def test_smoke_dsb2018_real(shared_data, tmp_runs):
     run = run_paper(PAPER, 'smoke', data_root=shared_data, synthetic='no', runs_dir=tmp_runs, run_id='dsb',
                     params=dict(dataset='dsb2018'))
@@ -212,12 +220,13 @@ def test_metric_on_real_masks(shared_data):
 
 
 # ---------------------------------------------------------------- weights that do not fit, and learning
+@pytest.mark.e2e
 def test_weights_file_that_does_not_fit_is_refused(tmp_runs, tmp_path):
     "A resnet18 state_dict given as the stand-in's weights file: the run stops before training, naming the file and the counts."
     import timm, torch
     f = tmp_path/'r18.pth'
     torch.save(timm.create_model('resnet18', pretrained=False).state_dict(), f)
-    with pytest.raises(RunFailed, match=r'r18\.pth: weights do not fit \w+: \d+ missing, \d+ unexpected, \d+ of another shape'):
+    with pytest.raises(ParamError, match=r'r18\.pth: weights do not fit \w+: \d+ missing, \d+ unexpected, \d+ of another shape'):
         run_paper(PAPER, 'smoke', synthetic='yes', runs_dir=tmp_runs, run_id='badw', params=dict(weights_file=str(f)))
     hist = tmp_runs/PAPER/'badw'/'tables'/'history.csv'
     assert not hist.exists()                                                   # refused before any model trained
@@ -273,7 +282,8 @@ def _learning_run(root, model:str, steps:int, lr:float, seed:int=0):
 LEARNING = dict(model='upernet', steps=80, lr=1e-3)
 
 
-def test_upernet_learns_synthetic_cells(tmp_path):
+@pytest.mark.learning
+def test_upernet_learns_synthetic_cells(tmp_path, one_thread):
     """Learning test (smoke-sized): the paper's UPerNet on the stand-in encoder, 80 steps on 8 synthetic images, beats the
     trivial predictors (no cell; the whole image as one cell) on the competition metric over 8 test images by more than
     the single-seed noise bound. A collapsed model turns it red: NE_LEARNING_LR=1000 pytest -k learns."""
