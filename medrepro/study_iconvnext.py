@@ -13,38 +13,42 @@ from plotly.subplots import make_subplots
 from torch.utils.data import DataLoader, Subset, TensorDataset
 from .core import seed_everything, load_pretrained, PACKAGED_WEIGHTS
 from .registry import PAPERS, dataset_info, paper_table
-from .data import readable_images, locate_dataset, split_random, split_by_unit, check_leakage
+from .data import readable_images, locate_dataset, split_random, split_by_unit, check_leakage, unit_folds
 from .data_mri import read_mri_folder, sample_subset, make_synthetic_mri, MRISlices, PAPER_SUBSET
-from .models_iconvnext import create_mri_model, timm_hub, n_params, cpu_latency_ms, LinearProbe
+from .models_iconvnext import create_mri_model, timm_hub, n_params, cpu_latency_ms, LinearProbe, ICNHead
 from .steps import fs_step, evaluate_mri, logits_features, frozen_features
-from .engine import TrainConfig, train_or_load, predict
+from .engine import TrainConfig, train_or_load, predict, fit
 from .metrics import classification_metrics, confusion, learning_check, noise_bound
 from .report import Run, start_paper_run, compare_with_paper, verdict, mean_sd, not_a_test, synthetic_banner
-from .figures import curves, pca_grid, confusion_grid, roc_grid
+from .figures import curves, pca_grid, confusion_grid, roc_grid, claims_figure
+from .decide import paired_bootstrap, trivial_predictions, learns, learning_sentence, claims_table
 
 # %% auto #0
-__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'Study', 'start_study', 'subset', 'class_balance', 'load_data', 'splits_of',
-           'split_table', 'make_data', 'loaders', 'split_data', 'init_backbone', 'build', 'train', 'train_table1',
-           'row', 'roles', 'table1', 'learning', 'weights_sources', 'not_comparable', 'table1_context', 'stand_in_note',
-           'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants', 'panel_title', 'panels', 'short_labels',
-           'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims', 'ablation_grid', 'ablation', 'efficiency',
-           'efficiency_verdict', 'leakage_data', 'probe_features', 'train_probe', 'leakage_row', 'leakage',
-           'leakage_verdict', 'leakage_note', 'variants_line', 'closing_note', 'log_metrics']
+__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'HEADS', 'Study', 'start_study', 'subset', 'class_balance', 'load_data',
+           'splits_of', 'split_table', 'make_data', 'loaders', 'split_data', 'init_backbone', 'build', 'train',
+           'train_table1', 'row', 'roles', 'table1', 'learning', 'weights_sources', 'not_comparable', 'table1_context',
+           'stand_in_note', 'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants', 'panel_title', 'panels',
+           'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims', 'ablation_grid', 'ablation',
+           'efficiency', 'efficiency_verdict', 'leakage_data', 'probe_features', 'train_probe', 'leakage_row',
+           'leakage', 'leakage_verdict', 'leakage_note', 'head_input', 'head_model', 'fit_head', 'out_of_fold',
+           'head_predictions', 'head_learning', 'head_estimates', 'head_settings', 'head_claims', 'variants_line',
+           'claims_note', 'closing_note', 'claim_metrics', 'log_metrics']
 
 # %% ../nbs/12b_study_iconvnext.ipynb #5bb5d5c7
 _SETUP = PAPERS['iconvnext']['setup']   # the paper's own settings, typed once in the registry
 _paper = dict(_SETUP, fs_features='normalised', head_norm=False, threads=0, workers=1, bf16=False, max_steps=0,
               ablation_epochs=_SETUP['epochs'], ablation_steps=0, leakage_model='ICN-T', leakage_epochs=_SETUP['epochs'],
               leakage_scale=1.0, leakage_all=False, leakage_size=_SETUP['size'], latency_size=_SETUP['size'], hub=True,
-              allow_random=False)
+              allow_random=False, head_folds=5, head_seeds=5, head_epochs=10, head_batch=32)
 _standin = dict(_paper, backbone='tf_efficientnet_lite0', hub=False, allow_random=True, leakage_model='probe')
 PROFILES = {   # smoke and quick change only what differs from the paper's set-up
     'smoke': dict(_standin, size=64, epochs=1, subset_scale=0.05, threads=2, workers=0, max_steps=1, ablation_epochs=1,
-                  ablation_steps=1, leakage_epochs=2, leakage_scale=0.05, leakage_size=64, latency_size=64,
+                  ablation_steps=1, leakage_epochs=2, leakage_scale=0.05, leakage_size=64, latency_size=64, head_folds=2, head_seeds=1, head_epochs=1,
                   variants=[['Base CNN', _SETUP['variants'][0][1], 1]]),
     'quick': dict(_standin, size=128, epochs=3, ablation_epochs=1, ablation_steps=10, leakage_epochs=30, leakage_all=True,
-                  leakage_size=128, variants=[['Base CNN', _SETUP['variants'][0][1], 8]]),
+                  leakage_size=128, variants=[['Base CNN', _SETUP['variants'][0][1], 8]], head_folds=3, head_seeds=1, head_epochs=5),
     'paper': _paper}
+PROFILES['decide'] = dict(PROFILES['quick'], head_folds=5, head_seeds=5, head_epochs=10)   # quick, with the head study sized to decide
 
 # %% ../nbs/12b_study_iconvnext.ipynb #cc11c530
 BASE_CNN_WEIGHTS = dict(name='Base CNN', source='random', note='no pretrained weights exist for it')
@@ -56,6 +60,7 @@ class Study:
         self.run, self.cfg, self.seeds, self.dev, self.n_threads = run, cfg, list(seeds), dev, n_threads
         self.eval_from, self.weights_file, self.t0 = eval_from, weights_file, time.time()
         self.R, self.weights, self.trace, self.streams = {}, {'Base CNN': dict(BASE_CNN_WEIGHTS)}, [], []
+        self.claims = self.head_learn = None   # the head study's claims table and learning check (`head_claims`)
         self.bb = cfg['backbone']
         self.stand_in = self.bb in PACKAGED_WEIGHTS   # a packaged ImageNet stand-in instead of the paper's ConvNeXt-Tiny
         self.norm = {k: PACKAGED_WEIGHTS[self.bb][k] for k in ('mean', 'std')} if self.stand_in else dict(mean=0.5, std=0.5)
@@ -64,7 +69,7 @@ class Study:
     def result(self, model:str)->dict: return self.R[f'{model}|{self.seeds[0]}']   # a Table 1 model's result, first seed
     def model_kw(self, model:str)->dict: return self.icn if model == 'ICN-T' else {}
 
-def start_study(profile:str, # smoke | quick | paper
+def start_study(profile:str, # smoke | quick | decide | paper
                 cfg:dict, # the profile's settings with the notebook's overrides (`core.profile_config`)
                 device='auto', seeds=(0,), run_dir=None, # as the notebook's parameters
                 **params, # the other parameters written to params.json (data_root, synthetic, weights_file, eval_from)
@@ -352,7 +357,7 @@ def claims_measured(st:Study)->dict:
 
 def claims(st:Study)->pd.DataFrame:
     "The paper's `claims` beside this run's values, saved as `tables/paper_claims`."
-    out = compare_with_paper(pd.DataFrame({'value': claims_measured(st)}), 'iconvnext', 'claims').fillna({'value reproduced': 'not measured'})
+    out = compare_with_paper(pd.DataFrame({'value': claims_measured(st)}), 'iconvnext', 'claims').astype({'value reproduced': object}).fillna({'value reproduced': 'not measured'})
     return st.run.save_table(out, 'paper_claims', "The paper's numbers outside Table 1 beside this run's (not measured: the run has no such quantity)")
 
 # %% ../nbs/12b_study_iconvnext.ipynb #523a206f
@@ -479,11 +484,104 @@ def leakage_note(st:Study)->Markdown:
     st.v_leak = '**Synthetic data** (not comparable with the paper). ' + v if st.is_syn and v else v
     return Markdown(st.v_leak)
 
+# %% ../nbs/12b_study_iconvnext.ipynb #59c5a1f0
+HEADS = {   # heads on the frozen backbone's [GAP; GMP] vectors: pooled part, SEVector, the features L_fs sees (None: no L_fs)
+    'ICN-T': dict(pool='catavgmax', se=True, fs='attended'),          # the paper: eq. 6 on the attended vector
+    'GAP only': dict(pool='avg', se=True, fs='attended'),
+    'no SEVector': dict(pool='catavgmax', se=False, fs='attended'),
+    'no L_fs': dict(pool='catavgmax', se=True, fs=None),
+    'ICN-T, L_fs on unit vectors': dict(pool='catavgmax', se=True, fs='normalised'),
+    'ICN-T, L_fs on the hidden layer': dict(pool='catavgmax', se=True, fs='hidden'),
+    'MLP on GAP': dict(pool='avg', se=False, fs=None),
+    'CN-T': dict(pool='avg', linear=True, fs=None)}                   # the plain backbone's classifier: one linear layer
+
+def head_input(f:torch.Tensor, # [GAP; GMP] vectors, shape (N, 2C)
+               pool:str)->torch.Tensor:
+    "The part of `f` a head sees: 'avg' the first C (GAP), 'max' the last C (GMP), 'catavgmax' all of it."
+    c = f.shape[1] // 2
+    return {'avg': f[:, :c], 'max': f[:, c:], 'catavgmax': f}[pool]
+
+def head_model(spec:dict, dim:int, n_classes:int=4)->torch.nn.Module:
+    "The head described by `spec` (a `HEADS` value) for `dim`-d inputs."
+    if spec.get('linear'): return LinearProbe.plain(dim, n_classes)
+    return ICNHead(dim, n_classes, se=spec['se'], features=spec['fs'] or 'attended')
+
+# %% ../nbs/12b_study_iconvnext.ipynb #d6d158d8
+def fit_head(spec:dict, # a `HEADS` value
+             f:torch.Tensor, y:torch.Tensor, # [GAP; GMP] vectors (N, 2C) and classes (N,)
+             train, test, # item indices (or boolean masks) to train on and to predict
+             seed:int=0, epochs:int=10, batch_size:int=32, lr:float=1e-3, lambda_fs:float=0.05, n_classes:int=4)->np.ndarray:
+    "Train a head on `train` for `epochs` (no model selection) and return its predicted class for each `test` item."
+    x, lam = head_input(f, spec['pool']), lambda_fs if spec.get('fs') else 0.0
+    seed_everything(seed)
+    model = head_model(spec, x.shape[1], n_classes)
+    part = lambda i, **kw: DataLoader(TensorDataset(x[torch.as_tensor(i)], y[torch.as_tensor(i)]), **kw)
+    tc = TrainConfig(epochs=epochs, lr=lr, optimizer='adam', scheduler=None, monitor='valid_acc', mode='max', seed=seed,
+                     resumable=False, progress=False)
+    fit(model, part(train, batch_size=batch_size, shuffle=True), part(test, batch_size=512), tc,
+        step=partial(fs_step, lambda_fs=lam), evaluate=evaluate_mri)
+    return np.asarray(predict(model, part(test, batch_size=512), fn=logits_features)[0]).argmax(1)
+
+def out_of_fold(spec:dict, f, y, fold:np.ndarray, seed:int=0, **train)->np.ndarray:
+    "Predicted class of every item by the head trained on the other folds (`fold`: the fold of each item)."
+    out = np.zeros(len(y), dtype=int)
+    for k in np.unique(fold): out[fold == k] = fit_head(spec, f, y, fold != k, fold == k, seed, **train)
+    return out
+
+def head_predictions(f, y, units, # vectors, classes, and the unit (subject) of each item
+                     heads:dict=HEADS, k:int=5, seeds=(0,), **train)->tuple:
+    "Out-of-fold predictions of each head, one array per seed (k folds by unit, new folds per seed), and the folds."
+    folds = {s: unit_folds(units, np.asarray(y), k, s) for s in seeds}
+    return {h: [out_of_fold(spec, f, y, folds[s], s, **train) for s in seeds] for h, spec in heads.items()}, folds
+
+# %% ../nbs/12b_study_iconvnext.ipynb #6487009d
+def _accuracy(y, pred)->float: return float((np.asarray(y) == np.asarray(pred)).mean())
+
+def head_learning(preds:dict, y, units, **kw)->pd.DataFrame:
+    "Each head against the best trivial predictor (majority class, class prior), by subject and seed."
+    y = np.asarray(y)
+    cands = {k: v.argmax(1) for k, v in trivial_predictions('single-label', y, len(y), n_classes=int(y.max()) + 1).items()}
+    res = {h: learns(_accuracy, y, p, cands, units, **kw) for h, p in preds.items()}
+    return pd.DataFrame({h: dict(accuracy=np.mean([_accuracy(y, q) for q in preds[h]]), trivial=r['trivial'], trivial_accuracy=r['trivial_score'],
+                                 margin=r['difference'].mean, lo=r['difference'].lo, hi=r['difference'].hi, learns=r['learns'],
+                                 one_answer=r['one_answer'], sentence=learning_sentence(h, r, 'accuracy', 'subject'))
+                         for h, r in res.items()}).T
+
+def head_estimates(preds:dict, y, units, claims:list, fold=None, **kw)->dict:
+    "Claim id -> paired estimate (accuracy of A minus B) for each accuracy ranking claim whose models are both in `preds`."
+    return {c['id']: paired_bootstrap(_accuracy, np.asarray(y), preds[c['a']], preds[c['b']], units, folds=fold, **kw)
+            for c in claims if c['kind'] == 'ranking' and c['metric'] == 'accuracy' and c['a'] in preds and c['b'] in preds}
+
+# %% ../nbs/12b_study_iconvnext.ipynb #28999112
+def head_settings(cfg:dict)->dict:
+    "The head study's settings from a profile: folds, seeds, and the training of each head."
+    return dict(k=cfg['head_folds'], seeds=tuple(range(cfg['head_seeds'])), epochs=cfg['head_epochs'],
+                batch_size=cfg['head_batch'], lambda_fs=cfg['lambda_fs'])
+
+def head_claims(st:Study)->pd.DataFrame:
+    "Train `HEADS` on the frozen features by subject-grouped folds and seeds; save the learning check and the claims table."
+    if st.eval_from: st.claims = st.head_learn = None; return None   # `medrepro evaluate` trains nothing
+    (f, y), units = probe_features(st, st.ldata), st.ldata['sub'].subject_id.to_numpy()
+    preds, folds = head_predictions(f, y, units, HEADS, **head_settings(st.cfg))
+    learn = head_learning(preds, y, units)
+    st.head_learn = st.run.save_table(learn, 'head_learning', 'Each head on frozen features against the best trivial predictor (accuracy, by subject and seed)')
+    est = head_estimates(preds, y, units, PAPERS['iconvnext']['claim_list'], next(iter(folds.values())))
+    st.claims = claims_table(PAPERS['iconvnext']['claim_list'], est, learned=learn.learns.to_dict(), compare_size=False)
+    st.run.save_figure(claims_figure(st.claims, 'iconvnext claims: heads on frozen features, subject folds x seeds'), 'claims')
+    return st.run.save_table(st.claims[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims',
+                             'The paper\'s claims, decided on frozen stand-in features (subject-grouped folds x seeds)')
+
 # %% ../nbs/12b_study_iconvnext.ipynb #e42776df
 def variants_line(vrows:dict)->str:
     "The variants' test accuracy, each with the paper's Table 1 value of the same model ('' without variants)."
     return ('**Variants** (test accuracy; the paper\'s Table 1 value of the same model in brackets): ' + '; '.join(
         f"{k} {v['accuracy']:.3f} ({v['accuracy_paper_table1']:.3f})" for k, v in vrows.items()) + '.') if vrows else ''
+
+def claims_note(claims:pd.DataFrame|None)->list:
+    "The closing note's section on the paper's claims: one sentence per measured claim ([] when the head study did not run)."
+    if claims is None: return []
+    m = claims[claims.measured]
+    return ['### The paper\'s claims, decided on frozen features', *[f"- **{i}** ({r['decision']}): {r['sentence']}" for i, r in m.iterrows()]]
 
 def closing_note(st:Study)->Markdown:
     "The verdict note of the run (saved as `notes/verdict.md`), and the timings recorded in provenance.json."
@@ -493,7 +591,7 @@ def closing_note(st:Study)->Markdown:
     read_back = f" {n_back} of {len(R)} trainings were read back from the checkpoints of an earlier start of this run." if n_back else ''
     v_var = variants_line(st.vrows)
     note = '\n\n'.join(['### Table 1 against the paper', st.v1, *([st.v_bb] if st.v_bb else []), *(['### Variants', v_var] if v_var else []),
-                        '### Efficiency', st.v_eff, *(['### Leakage', st.v_leak] if st.v_leak else []),
+                        '### Efficiency', st.v_eff, *(['### Leakage', st.v_leak] if st.v_leak else []), *claims_note(st.claims),
                         f"_Wall time of this run: {wall:.0f} s on {st.n_threads} CPU threads ({st.dev}); training steps of all models: "
                         f"{steps_s:.0f} s.{read_back}_"])
     st.run.save_note(note, 'verdict')
@@ -502,13 +600,21 @@ def closing_note(st:Study)->Markdown:
                              **{f'{k} epochs read back': v['resumed_epochs'] for k, v in R.items() if v['resumed_epochs']}})
     return Markdown(note)
 
+def claim_metrics(claims:pd.DataFrame|None, learn:pd.DataFrame|None)->dict:
+    "metrics.json entries of the head study: each claim's decision and interval, each head's margin over the trivial predictor."
+    if claims is None: return {}
+    cols = ['decision', 'mean', 'lo', 'hi', 'mde', 'n_units', 'n_seeds']
+    return {'claims': {i: {c: r[c] for c in cols if c in r and pd.notna(r[c])} for i, r in claims.to_dict('index').items()},
+            'head learning': learn[['accuracy', 'margin', 'lo', 'hi', 'learns']].to_dict('index')}
+
 def log_metrics(st:Study)->dict:
     "Write metrics.json: Table 1 (mean over seeds), variants, ablation, leakage, learning check, parameter counts."
     st.run.log_metrics({'synthetic': st.is_syn, 'weights': st.w,
                         **{f'{r}_{k}': v for r, d in st.mean.to_dict('index').items() for k, v in d.items()},
                         **{f'variant: {r}_{k}': v for r, d in st.vrows.items() for k, v in d.items() if k != 'paper_panel'},
                         **{f'ablation: {r}_{k}': v for r, d in st.abl.items() for k, v in d.items()},
-                        'leakage': st.lk, 'learning': st.learn, **{f'{r}_params': n_params(st.result(r)['model']) for r in MAIN}})
+                        'leakage': st.lk, 'learning': st.learn, **{f'{r}_params': n_params(st.result(r)['model']) for r in MAIN},
+                        **claim_metrics(st.claims, st.head_learn)})
     bad = st.run.record_skipped(*st.streams)
     if bad: display(Markdown(f'**{len(bad)} unreadable image(s) skipped in all** (`skipped_images` in provenance.json).'))
     return st.run.metrics()
