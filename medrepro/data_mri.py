@@ -12,7 +12,7 @@ from torchvision.transforms import v2 as T
 from torchvision.transforms.functional import pil_to_tensor
 from .core import DataError, ParamError
 from .data import read_image, ImageStream
-from .registry import dataset_info
+from .registry import dataset_info, PAPERS
 
 # %% auto #0
 __all__ = ['MRI_DIR', 'MRI_GRADE', 'SYNTH_SUBJECTS', 'PAPER_SUBSET', 'AUGMENTS', 'parse_mri_name', 'check_class_folders',
@@ -130,7 +130,7 @@ def make_synthetic_mri(out_dir:str|Path,          # dataset folder to write (get
     return out
 
 # %% ../nbs/02b_data_mri.ipynb #15184cfd
-PAPER_SUBSET = {'MildDemented': 182, 'ModerateDemented': 64, 'NonDemented': 182, 'VeryMildDemented': 351}
+PAPER_SUBSET = PAPERS['iconvnext']['subset']   # the paper's per-class subset, typed once in the registry
 
 def sample_subset(df:pd.DataFrame,     # `read_mri_folder` table
                   counts:dict|None=None, # class -> images; None: `PAPER_SUBSET`

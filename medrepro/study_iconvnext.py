@@ -27,12 +27,12 @@ from .decide import paired_bootstrap, trivial_predictions, learns, learning_sent
 __all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'HEADS', 'Study', 'start_study', 'subset', 'class_balance', 'load_data',
            'splits_of', 'split_table', 'make_data', 'loaders', 'split_data', 'init_backbone', 'build', 'train',
            'train_table1', 'row', 'roles', 'table1', 'learning', 'weights_sources', 'not_comparable', 'table1_context',
-           'stand_in_note', 'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants', 'panel_title', 'panels',
-           'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims', 'ablation_grid', 'ablation',
-           'efficiency', 'efficiency_verdict', 'leakage_data', 'probe_features', 'train_probe', 'leakage_row',
-           'leakage', 'leakage_verdict', 'leakage_note', 'head_input', 'head_model', 'fit_head', 'out_of_fold',
-           'head_predictions', 'head_learning', 'head_estimates', 'head_settings', 'head_claims', 'variants_line',
-           'claims_note', 'closing_note', 'claim_metrics', 'log_metrics']
+           'stand_in_note', 'lfs_note', 'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants',
+           'panel_title', 'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims',
+           'ablation_grid', 'ablation', 'efficiency', 'efficiency_verdict', 'leakage_data', 'probe_features',
+           'train_probe', 'leakage_row', 'leakage', 'leakage_verdict', 'leakage_note', 'head_input', 'head_model',
+           'fit_head', 'out_of_fold', 'head_predictions', 'head_learning', 'head_estimates', 'head_settings',
+           'head_claims', 'variants_line', 'claims_note', 'closing_note', 'claim_metrics', 'log_metrics']
 
 # %% ../nbs/12b_study_iconvnext.ipynb #5bb5d5c7
 _SETUP = PAPERS['iconvnext']['setup']   # the paper's own settings, typed once in the registry
@@ -257,11 +257,18 @@ def stand_in_note(st:Study, pkg:str)->str:
             "What it cannot test: the paper's numbers themselves (another backbone with 4.7 M instead of 28 M parameters), "
             "anything specific to ConvNeXt (its final LayerNorm, its size and CPU latency).")
 
+def lfs_note(cfg:dict)->str:
+    "Says that Table 1 does not test eqs. 6-7 when its L_fs acts on another vector than the paper's ('' when it is the paper's)."
+    if cfg['fs_features'] == 'attended' and cfg['lambda_fs'] > 0: return ''
+    return (f"**L_fs deviates from the paper.** Table 1's ICN-T puts L_fs on the {cfg['fs_features']} features with λ_fs = "
+            f"{cfg['lambda_fs']:g}, not on the raw attended vector: this run does not test the paper's eqs. 6-7. "
+            "The head study (\"Deciding the paper's claims\") trains the paper's reading beside the others.")
+
 def table1_verdict(st:Study)->Markdown:
     "The verdict on Table 1 (only comparable numbers counted, with the noise bound) and the stand-in note; kept for the verdict."
     w, pkg = weights_sources(st)
     n_test = len(st.result('ICN-T')['y'])
-    st.w, st.v_bb = w, stand_in_note(st, pkg)
+    st.w, st.v_bb = w, '\n\n'.join(filter(None, [stand_in_note(st, pkg), lfs_note(st.cfg)]))
     st.v1 = verdict(st.table1, tol=0.02, synthetic=st.is_syn, context=table1_context(st, w, pkg), not_comparable=not_comparable(st, w, n_test),
                     exclude=['recall'], noise=noise_bound(float(st.mean.loc['ICN-T', 'accuracy']), n_test), learned=st.learn['ICN-T']['beats_trivial'])
     return Markdown(st.v1 + ('\n\n' + st.v_bb if st.v_bb else ''))
