@@ -21,7 +21,7 @@ from .engine import TrainConfig, train_or_load, predict, fit
 from .metrics import classification_metrics, confusion, learning_check, noise_bound
 from .report import Run, start_paper_run, compare_with_paper, verdict, mean_sd, not_a_test, synthetic_banner
 from .figures import curves, pca_grid, confusion_grid, roc_grid, claims_figure
-from .decide import paired_bootstrap, trivial_predictions, learns, learning_sentence, claims_table
+from .decide import bootstrap_metric, paired_bootstrap, trivial_predictions, learns, learning_sentence, claims_table
 
 # %% auto #0
 __all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'HEADS', 'Study', 'start_study', 'subset', 'class_balance', 'load_data',
@@ -445,11 +445,14 @@ def train_probe(st:Study, key:str, split:str, d:dict)->dict:
                        step=partial(fs_step, lambda_fs=0.0), evaluate=evaluate_mri, eval_from=st.eval_from, keep=True)
     return _store(st, key, probe, part('test'), t0, fr, name='probe', split=split, lr=1e-3, epochs=epochs)
 
-def leakage_row(res:dict, ltab:pd.DataFrame, split:str)->dict:
-    "One row of the leakage table: scores, the trivial rate and noise bound, and the test set's images, classes, subjects."
+def _accuracy(y, pred)->float: return float((np.asarray(y) == np.asarray(pred)).mean())
+
+def leakage_row(res:dict, ltab:pd.DataFrame, split:str, units)->dict:
+    "One row of the leakage table: scores, the trivial rate and noise bound, the accuracy's standard error by subject, the test set's size."
     m, lc = res['metrics'], learning_check(res['y'], res['prob'].argmax(1))
+    se = bootstrap_metric(_accuracy, res['y'], res['prob'].argmax(1), units, n_boot=1000).se   # test subjects resampled, not slices
     return dict(accuracy=m['accuracy'], f1_weighted=m['f1_weighted'], f1_macro=m['f1_macro'],
-                trivial_accuracy=lc['trivial_accuracy'], noise_bound=lc['noise_bound'],
+                trivial_accuracy=lc['trivial_accuracy'], noise_bound=lc['noise_bound'], se_by_subject=se,
                 test_images=int(ltab.loc['test images', split]), test_classes=int(len(np.unique(res['y']))),
                 test_subjects=int(ltab.loc['test subjects', split]),
                 test_subjects_seen_in_training=int(ltab.loc['test subjects also in train', split]))
@@ -462,7 +465,7 @@ def leakage(st:Study)->pd.DataFrame:
         key = f'{lm}|{st.seeds[0]}' if reuse else f'leakage {lm} {split}'
         res = (st.R[key] if key in st.R else train_probe(st, key, split, st.ldata) if lm == 'probe' else
                train(st, key, lm, split=split, epochs=le, data=st.ldata, keep=True, **st.model_kw(lm)))
-        st.lk[split] = leakage_row(res, st.ltab, split)
+        st.lk[split] = leakage_row(res, st.ltab, split, st.ldata['sub'].subject_id.to_numpy()[st.ldata['splits'][split]['test']])
     st.lwhat = f'linear probe on frozen {st.bb} features ({le} epochs)' if lm == 'probe' else f'{lm}, {le} epochs'
     return st.run.save_table(pd.DataFrame(st.lk).T.rename(index=lambda s: f'{s} split'), 'leakage',
                              f"{st.lwhat}, {len(st.ldata['sub'])} images at {st.cfg['leakage_size']} px: slice-level (paper) vs subject-disjoint split (test)")
@@ -475,12 +478,13 @@ def leakage_verdict(s:dict, # the slice split's row of the leakage table (`leaka
                    )->str:
     "Plain-language reading of the slice-split result against the subject-split result, with the chance bound of the gap."
     gap = s['accuracy'] - u['accuracy']
-    se = np.sqrt(sum(d['accuracy'] * (1 - d['accuracy']) / d['test_images'] for d in (s, u)))   # binomial, two test sets
+    se = np.sqrt(s['se_by_subject'] ** 2 + u['se_by_subject'] ** 2)   # two test sets, each resampled by subject
     out = (f"**Leakage check ({what}, {n_images} images).** With the paper's slice-level split, {s['test_subjects_seen_in_training']} of "
            f"{s['test_subjects']} test subjects also had slices in training, and test accuracy was {s['accuracy']:.3f}. "
            f"With a split that keeps every person on one side it was {u['accuracy']:.3f}, against {u['trivial_accuracy']:.3f} "
            f"for always answering the most frequent test class ({gap:+.3f} for the slice "
-           f"split; about ±{2 * se:.3f} would arise by chance with these test sets). ")
+           f"split; about ±{2 * se:.3f} would arise by chance with these test sets, counting each person once: the 32 slices of a "
+           f"brain are one piece of evidence, not 32). ")
     out += ("The slice split scores clearly higher: part of what it measures is recognising people already seen, so "
             "the paper's numbers likely overstate how the model would do on a new patient." if gap > 2 * se else
             "The difference is within what chance gives with test sets this small: no conclusion either way." if abs(gap) <= 2 * se else
@@ -545,8 +549,6 @@ def head_predictions(f, y, units, # vectors, classes, and the unit (subject) of 
     return {h: [out_of_fold(spec, f, y, folds[s], s, **train) for s in seeds] for h, spec in heads.items()}, folds
 
 # %% ../nbs/12b_study_iconvnext.ipynb #6487009d
-def _accuracy(y, pred)->float: return float((np.asarray(y) == np.asarray(pred)).mean())
-
 def head_learning(preds:dict, y, units, **kw)->pd.DataFrame:
     "Each head against the best trivial predictor (majority class, class prior), by subject and seed."
     y = np.asarray(y)
