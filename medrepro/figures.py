@@ -13,7 +13,7 @@ from sklearn.metrics import roc_curve
 
 # %% auto #0
 __all__ = ['DECISION_COLOURS', 'curves', 'overlay_curves', 'roc_curves', 'heatmap_grid', 'panel_grid', 'pca_grid',
-           'confusion_grid', 'roc_grid', 'claims_figure']
+           'confusion_grid', 'roc_grid', 'claims_figure', 'attention_grid']
 
 # %% ../nbs/09a_figures.ipynb #dfc8d575
 def curves(histories:dict, # name -> `FitResult.history` (columns epoch, train_<q>, valid_<q>)
@@ -184,4 +184,30 @@ def claims_figure(table:pd.DataFrame, # `decide.claims_table(...)`: one row per 
         for ax, (cid, r) in zip(fig.subplots(len(t), 1, squeeze=False)[:, 0], t.iterrows()): _claim_panel(ax, cid, r)
     fig.legend(handles=_LEGEND, loc='outside lower center', ncols=4, fontsize=8, frameon=False)
     if title: fig.suptitle(title)
+    return fig
+
+# %% ../nbs/09a_figures.ipynb #a9f10002
+def _overlay(img:np.ndarray, a, S:int):
+    "Attention map `a` (h, w) upsampled to S x S and laid over the image (S, S, 3)."
+    import torch, torch.nn.functional as F
+    from matplotlib import colormaps
+    a = F.interpolate((a if torch.is_tensor(a) else torch.as_tensor(np.ascontiguousarray(a)))[None, None].float(), size=(S, S), mode='bilinear', align_corners=False)[0, 0].numpy()
+    a = (a - a.min()) / (np.ptp(a) + 1e-8)
+    return go.Image(z=(0.5 * img + 0.5 * 255 * colormaps['jet'](a)[..., :3]).astype(np.uint8))
+
+def attention_grid(examples:list, # (image (S, S, 3) array, [(label, (h, w) map), ...]) per row
+                   title:str, # figure title
+                   n_words:int=3, # overlays per row (more pairs are left out)
+                  )->go.Figure:
+    "One row per example: the image, then one overlay per (label, map) pair."
+    fig = make_subplots(rows=len(examples), cols=n_words + 1, horizontal_spacing=0.01, vertical_spacing=0.08)
+    for r, (img, maps) in enumerate(examples):
+        img = np.asarray(img).astype(float); S = img.shape[0]
+        fig.add_trace(go.Image(z=img.astype(np.uint8)), r + 1, 1)
+        for c, (label, a) in enumerate(maps[:n_words]):
+            fig.add_trace(_overlay(img, a, S), r + 1, c + 2)
+            fig.add_annotation(text=label, x=(c + 1.5) / (n_words + 1), y=1 - r / len(examples), xref='paper', yref='paper',
+                               showarrow=False, yanchor='bottom', font=dict(size=11))
+    fig.update_xaxes(visible=False); fig.update_yaxes(visible=False)
+    fig.update_layout(title=title, height=260 * len(examples), width=260 * (n_words + 1), margin=dict(t=70, l=10, r=10, b=10))
     return fig

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import torch
 from .core import ParamError, MedreproError
+from .data_vl import words
 
 # %% auto #0
-__all__ = ['JAVA_HINT', 'require_java', 'caption_table', 'caption_scores', 'caption_variants', 'recall_at_k', 'vqa_punctuation',
-           'vqa_normalize', 'vqa_accuracy', 'vqa_soft_accuracy']
+__all__ = ['JAVA_HINT', 'require_java', 'caption_table', 'caption_scores', 'caption_variants', 'retrieval_ranks', 'recall_at_k',
+           'i2t_answers', 'paired_bound', 'cider_per_image', 'vqa_punctuation', 'vqa_normalize', 'vqa_accuracy',
+           'vqa_soft_accuracy']
 
 # %% ../nbs/07b_metrics_vl.ipynb #1bc1e637
 JAVA_HINT = ('install a Java runtime: `sudo apt-get install default-jre-headless` (Debian/Ubuntu) '
@@ -78,6 +80,20 @@ def caption_variants(captions:pd.DataFrame, # one row per caption: `image_id`, `
                   "another image's caption": other, 'one generic caption': {k: generic for k in first}}
 
 # %% ../nbs/07b_metrics_vl.ipynb #ee2fa878
+def retrieval_ranks(scores, # similarity, shape (n_images, n_texts); higher = more alike
+                    text_image, # index of the image each text belongs to, shape (n_texts,)
+                   )->dict:
+    """Rank of the true item of every query (0 = first): `i2t` one per image query, `t2i` one per text query.
+
+    Ties count against the model: the rank is the number of *other* items scoring at least as high (`>=`)."""
+    s = torch.as_tensor(np.asarray(scores, dtype=np.float32)); ti = torch.as_tensor(np.asarray(text_image))
+    n_img, n_txt = s.shape
+    own = ti[None, :] == torch.arange(n_img)[:, None]                         # (n_img, n_txt) true pairs
+    best_own = s.masked_fill(~own, -np.inf).max(1).values                     # best own caption per image
+    true_t = s[ti, torch.arange(n_txt)]                                       # each text's score with its own image
+    return dict(i2t=((s >= best_own[:, None]) & ~own).sum(1).numpy(),         # other images' captions tied or above
+                t2i=((s >= true_t[None, :]) & ~own).sum(0).numpy())           # other images tied or above the true one
+
 def recall_at_k(scores, # similarity, shape (n_images, n_texts); higher = more alike
                 text_image, # index of the image each text belongs to, shape (n_texts,)
                 ks=(1, 5), # cut-offs
@@ -87,17 +103,35 @@ def recall_at_k(scores, # similarity, shape (n_images, n_texts); higher = more a
 
     Ties count against the model: the rank of the true item is the number of *other* items scoring at least as high
     (`>=`), so a model that gives every pair the same score gets Recall@1 = 0, never 100 %."""
-    s = torch.as_tensor(np.asarray(scores, dtype=np.float32)); ti = torch.as_tensor(np.asarray(text_image))
-    n_img, n_txt = s.shape
-    own = ti[None, :] == torch.arange(n_img)[:, None]                         # (n_img, n_txt) true pairs
-    best_own = s.masked_fill(~own, -np.inf).max(1).values                     # best own caption per image
-    i2t_rank = ((s >= best_own[:, None]) & ~own).sum(1)                       # other images' captions tied or above
-    true_t = s[ti, torch.arange(n_txt)]                                       # each text's score with its own image
-    t2i_rank = ((s >= true_t[None, :]) & ~own).sum(0)                         # other images tied or above the true one
+    r, n_img, n_txt = retrieval_ranks(scores, text_image), *np.shape(scores)
     f = 100 if percent else 1
-    out = {f'i2t_R@{k}': float((i2t_rank < k).float().mean()) * f for k in ks}
-    out.update({f't2i_R@{k}': float((t2i_rank < k).float().mean()) * f for k in ks})
+    out = {f'i2t_R@{k}': float((r['i2t'] < k).mean()) * f for k in ks}
+    out.update({f't2i_R@{k}': float((r['t2i'] < k).mean()) * f for k in ks})
     return dict(out, n_images=n_img, n_texts=n_txt)
+
+def i2t_answers(scores, # similarity (n_images, n_texts) of one model
+                text_image, # index of the image each text belongs to
+               )->np.ndarray:
+    "Image→text top-1 as one answer per image query: the image itself when one of its texts ranks first (ties lose), else the top text's image (-1: its own, tied)."
+    owner, s = np.asarray(text_image), np.asarray(scores)
+    me, top = np.arange(len(s)), owner[s.argmax(1)]
+    return np.where(retrieval_ranks(s, owner)['i2t'] == 0, me, np.where(top == me, -1, top))
+
+# %% ../nbs/07b_metrics_vl.ipynb #b7e10002
+def paired_bound(a, # per-item scores (or differences)
+                 b=None, # the paired scores of the other model (None: bound of `a` alone)
+                )->float:
+    "Two standard errors of the mean of `a - b` over paired items (of `a` alone without `b`): the single-seed noise bound."
+    d = np.asarray(a, float) - (0. if b is None else np.asarray(b, float))
+    return float(2 * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float('nan')
+
+def cider_per_image(refs:dict, # image id -> list of reference captions
+                    hyps:dict, # image id -> generated caption
+                   )->np.ndarray:
+    "CIDEr-D (x100) of each image of `refs` (in the order of `refs`) for captions `hyps`, on lower-case word tokens."
+    from pycocoevalcap.cider.cider import Cider
+    gts = {u: [' '.join(words(c)) for c in refs[u]] for u in refs}
+    return 100 * Cider().compute_score(gts, {u: [' '.join(words(hyps[u]))] for u in refs})[1]
 
 # %% ../nbs/07b_metrics_vl.ipynb #454d33d7
 _PUNCT = ";:/'[]\"()=+\\_><@`,?"

@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .core import ParamError, MedreproError, check_choice, load_pretrained, cache_dir, PACKAGED_WEIGHTS, STAND_IN
+from .core import (ParamError, MedreproError, check_choice, load_pretrained, cache_dir, PACKAGED_WEIGHTS, STAND_IN,
+                           default_text_model)
 
 # %% auto #0
 __all__ = ['FUSIONS', 'CBAM', 'pick_backbone', 'image_norm', 'image_backbone', 'text_backbone', 'encode_images', 'encode_texts',
@@ -70,7 +71,6 @@ def text_backbone(name:str|None=None, # HF name or folder; None = bundled MiniLM
                  )->tuple[nn.Module, dict]:
     "A transformers encoder (`AutoModel`) and the record of the weights used."
     from transformers import AutoModel
-    from medrepro.data_vl import default_text_model
     path = name or default_text_model()
     try: m = AutoModel.from_pretrained(path)
     except (OSError, ValueError) as e:

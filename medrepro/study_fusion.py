@@ -6,49 +6,51 @@
 from __future__ import annotations
 import json, time, warnings
 from pathlib import Path
-import numpy as np, pandas as pd, torch
-import torch.nn.functional as F
+import numpy as np, pandas as pd
 import plotly.graph_objects as go
 import plotly.express as px
-from plotly.subplots import make_subplots
-from matplotlib import colormaps
 from IPython.display import Markdown
 from torch.utils.data import DataLoader
 from .core import seed_everything, DataError, MedreproError, STAND_IN
 from .registry import PAPERS, paper_table, dataset_info
-from .data import locate_dataset, split_by_unit, check_leakage, read_image
+from .data import locate_dataset, read_image
 from .data_vl import (read_coco_captions, read_vqa_rad, read_medpix, read_karpathy, read_vqa_v2, make_synthetic_vl,
                               load_tokenizer, tokenize_texts, CaptionVocab, answer_vocab, answer_index, load_images,
-                              pad_captions, VLPairs, words)
+                              pad_captions, VLPairs, rad_split, split_questions, test_gallery,
+                              coco_split, karpathy_parts, unit_parts, vqa_v2_split)
 from .models_fusion import (pick_backbone, image_norm, image_backbone, text_backbone, encode_images, encode_texts,
                                     standardise, feature_stats, FusionModel, caption_images, match_scores,
                                     answer_questions, text_to_image_attention, caption_attention)
 from .steps import JointStep
-from .metrics_vl import caption_table, recall_at_k, vqa_accuracy, vqa_soft_accuracy
+from .metrics_vl import (caption_table, recall_at_k, i2t_answers, vqa_accuracy, vqa_soft_accuracy, paired_bound,
+                                 cider_per_image)
 from .metrics import learning_check, noise_bound
 from .engine import TrainConfig, train_or_load, load_checkpoint, save_checkpoint
 from .report import start_paper_run, mean_sd, compare_with_paper, verdict, not_a_test, synthetic_banner
+from .figures import attention_grid, claims_figure
+from .decide import paired_bootstrap, bootstrap_metric, trivial_predictions, learns, learning_sentence, claims_table
 
 # %% auto #0
 __all__ = ['PAPER', 'COMMON', 'PROFILES', 'SYNTHETIC_SCOPE', 'COCO_PROMPT', 'MODELS', 'ABLATIONS', 'CONTROL', 'VQA_MODELS',
-           'ABL_NAMES', 'STOP', 'SMALL_TRAIN', 'SMALL_TEST', 'XA_CAVEAT', 'FusionStudy', 'external_banner',
-           'first_images', 'coco_parts', 'synthetic_note', 'coco_summary', 'absent', 'other_sets', 'load_encoders',
+           'ABL_NAMES', 'STOP', 'XA_WHY', 'SMALL_TRAIN', 'SMALL_TEST', 'XA_CAVEAT', 'run_seeds', 'FusionStudy',
+           'external_banner', 'coco_parts', 'synthetic_note', 'coco_summary', 'absent', 'other_sets', 'load_encoders',
            'encoder_note', 'image_bank', 'standardised', 'text_bank', 'image_text_banks', 'coco_banks', 'coco_specs',
-           'model_table', 'cbam_bn', 'train', 'caption_vocab', 'test_gallery', 'coco_setup', 'train_coco',
-           'loss_curves', 'flickr30k_parts', 'flickr30k_runs', 'caption_scores', 'by_seed', 'with_data', 'table1',
-           'greedy_vs_beam', 'caption_examples', 'medpix_parts', 'medpix_captioning', 'gallery_note', 'table2',
-           'matching_check', 'ablation_frames', 'paper_drops', 'table3', 'loss_control', 'ablation_figure',
-           'paired_bound', 'cider_per_image', 'ablation_noise', 'official_leakage', 'split_questions', 'rad_split',
-           'vqa_setup', 'vqa_rad_data', 'majority_answers', 'vqa_rad_models', 'vqa_rad_check', 'vqa_v2_parts',
-           'vqa_v2_table', 'pick', 'attention_grid', 'attention_coco', 'attention_vqa_rad', 'three_way', 'claims',
-           'not_comparable', 'paper_claims', 'encoders_text', 'context_text', 'cross_attention_text', 'ablation_text',
-           'ranking_text', 'reading_text', 'learning_text', 'vqa_text', 'vqa_v2_text', 'fusion_verdict',
-           'fusion_metrics']
+           'model_table', 'cbam_bn', 'train', 'caption_vocab', 'coco_setup', 'train_coco', 'loss_curves',
+           'flickr30k_runs', 'caption_scores', 'by_seed', 'with_data', 'table1', 'greedy_vs_beam', 'caption_examples',
+           'medpix_captioning', 'gallery_note', 'table2', 'matching_check', 'ablation_frames', 'paper_drops', 'table3',
+           'loss_control', 'ablation_figure', 'per_seed', 'named', 'ablation_noise', 'official_leakage', 'vqa_setup',
+           'vqa_rad_data', 'majority_answers', 'vqa_rad_models', 'vqa_rad_check', 'vqa_v2_parts', 'vqa_v2_table',
+           'pick', 'shown', 'attention_coco', 'attention_vqa_rad', 'use_sentence', 'image_use', 'caption_arena',
+           'matching_arena', 'vqa_arena', 'claim_estimates', 'undecidable', 'declare', 'decide_claims', 'fusion_claims',
+           'three_way', 'claims', 'not_comparable', 'paper_claims', 'encoders_text', 'context_text', 'interval_text',
+           'cross_attention_text', 'ablation_text', 'control_text', 'learning_text', 'vqa_text', 'vqa_v2_text',
+           'fusion_verdict', 'claim_metrics', 'fusion_metrics']
 
 # %% ../nbs/12c_study_fusion.ipynb #ed9e1f76
 PAPER = 'crossattn-fusion'
 COMMON = dict(lr=1e-3, weight_decay=1e-4, plateau_factor=0.5, plateau_patience=0, lambda_seq=1.0, lambda_cl=1.0,
-              lambda_ce=1.0, lambda_nce=0.0, margin=0.5, vqa_split='image', cbam_bn=True)
+              lambda_ce=1.0, lambda_nce=0.0, margin=0.5, vqa_split='image', cbam_bn=True,
+              n_seeds=0)   # 0: the run's seeds; n: the run's seeds extended to n
 PROFILES = {
     'smoke': dict(COMMON, epochs=1, vqa_epochs=1, image_size=64, d_model=64, layers=1, heads=2, batch_size=16, beam=2,
                   max_images=8, max_questions=32, match_captions=1, match_images=0, max_words=12, meteor=False,
@@ -59,8 +61,18 @@ PROFILES = {
     'paper': dict(COMMON, **PAPERS[PAPER]['setup'], vqa_epochs=30, max_images=0, max_questions=0, match_captions=5, match_images=0,
                   max_words=20, meteor=True, max_steps=0, threads=8, allow_random=False, max_flickr_images=0),
 }
+# the smallest run that decides what these data can decide: quick with 5 seeds, twice the COCO epochs (its validation loss
+# still falls at epoch 6), the whole matching gallery, every VQA-RAD question; about 35 min on 2 idle cores (results/crossattn-fusion)
+PROFILES['decide'] = dict(PROFILES['quick'], n_seeds=5, epochs=12, vqa_epochs=6, match_images=0, max_questions=0)
 
 # %% ../nbs/12c_study_fusion.ipynb #cee16bcf
+def run_seeds(seeds, # the run's seeds
+              n:int=0, # at least this many (0: the run's own)
+             )->list:
+    "The run's seeds, extended by the next consecutive seeds to `n` of them."
+    seeds = list(seeds)
+    return seeds + list(range(max(seeds) + 1, max(seeds) + 1 + n - len(seeds))) if n > len(seeds) else seeds
+
 class FusionStudy:
     "The shared state of one crossattn-fusion run: settings, device and threads, the run folder, checkpoints and `meta`."
     def __init__(self, cfg:dict, # the profile's settings (`core.profile_config`)
@@ -69,7 +81,8 @@ class FusionStudy:
                  text_model=None, image_weights=None, profile:str='smoke',
                  run_dir=None, # the run folder (None: runs/<paper>/<time>-<profile>)
                 ):
-        self.cfg, self.seeds, self.data_root, self.synthetic, self.profile = cfg, list(seeds), data_root, synthetic, profile
+        seeds = run_seeds(seeds, cfg.get('n_seeds', 0))
+        self.cfg, self.seeds, self.data_root, self.synthetic, self.profile = cfg, seeds, data_root, synthetic, profile
         self.eval_from, self.text_model, self.image_weights = eval_from, text_model, image_weights
         self.run, self.dev, self.threads = start_paper_run(PAPER, profile, cfg, device, seeds, run_dir, data_root=data_root, synthetic=synthetic,
                                                             text_model=text_model, image_weights=image_weights, eval_from=eval_from)
@@ -88,33 +101,14 @@ def external_banner(s:FusionStudy):
     "The heading of an external evaluation (None when the run trains)."
     if s.eval_from: return Markdown(f'## External validation of `{s.eval_from}`\nNo model is trained here; all items of `{s.data_root}` are scored.')
 
-# %% ../nbs/12c_study_fusion.ipynb #8e8d3b7e
-def first_images(df:pd.DataFrame, # one row per caption, with a `unit` column (the image)
-                 n:int, # number of images (0: all)
-                )->pd.DataFrame:
-    "Rows of the first `n` distinct images (all when n is 0)."
-    return df if not n else df[df.unit.isin(list(dict.fromkeys(df.unit))[:n])]
-
 # %% ../nbs/12c_study_fusion.ipynb #793005aa
-def _label_parts(df, parts:dict):
-    "Column `part` of `df` from a dict part -> row positions."
-    df['part'] = ''
-    for p, idx in parts.items(): df.loc[df.index[idx], 'part'] = p
-    return df
-
 def coco_parts(s:FusionStudy)->tuple:
     "COCO captions with a `part` column (train / valid / test, by image) and whether they are synthetic."
     coco_dir, syn = locate_dataset('coco2017-captions', s.data_root, s.synthetic, make=make_synthetic_vl)
     if s.eval_from:       # external validation: every image of this copy is a test image
         coco = pd.concat([read_coco_captions(coco_dir, p) for p in ('train', 'val')
                           if (Path(coco_dir)/'annotations'/f'captions_{p}2017.json').exists()], ignore_index=True).assign(part='test')
-    else:
-        n, va = s.cfg['max_images'], read_coco_captions(coco_dir, 'val')
-        cut = split_by_unit(va.unit, (0.3, 0.7), seed=0, names=('valid', 'test'))
-        coco = pd.concat([first_images(read_coco_captions(coco_dir, 'train'), n).assign(part='train'),
-                          first_images(va.iloc[cut['valid']], n).assign(part='valid'),
-                          first_images(va.iloc[cut['test']], n).assign(part='test')], ignore_index=True)
-        check_leakage({p: np.flatnonzero(coco.part == p) for p in ('train', 'valid', 'test')}, coco.unit)
+    else: coco = coco_split(read_coco_captions(coco_dir, 'train'), read_coco_captions(coco_dir, 'val'), s.cfg['max_images'])
     s.run.record_data('coco2017-captions', coco_dir, syn, sorted(set(coco.file)), images=int(coco.unit.nunique()), captions=len(coco))
     s.coco_dir, s.coco_syn = coco_dir, syn
     return coco
@@ -280,16 +274,6 @@ def caption_vocab(s:FusionStudy, captions, key:str, min_freq:int=2)->CaptionVoca
     voc = CaptionVocab(captions, min_freq=min_freq); s.keep(**{key: voc.itos})
     return voc
 
-def test_gallery(df:pd.DataFrame, n_images:int, n_captions:int)->dict:
-    "Test images in order, each one's first row and references, and the matching gallery (first `n_images`, `n_captions` each)."
-    rows = np.flatnonzero(df.part == 'test'); owner = df.unit.iloc[rows].to_numpy()
-    units = list(dict.fromkeys(owner))
-    first = {u: rows[owner == u][0] for u in units}
-    gal = units[:n_images or None]
-    g_rows = np.concatenate([rows[owner == u][:n_captions] for u in gal])
-    return dict(rows=rows, units=units, first=first, refs={u: list(df.caption.iloc[rows[owner == u]]) for u in units},
-                gal_units=gal, gal_rows=g_rows, gal_owner=[gal.index(u) for u in df.unit.iloc[g_rows]])
-
 # %% ../nbs/12c_study_fusion.ipynb #1353b8a0
 def coco_setup(s:FusionStudy, coco:pd.DataFrame, b:dict)->dict:
     "Vocabulary, padded captions, the joint-loss steps (L_SEQ + L_CL; L_SEQ only for the control) and the test gallery."
@@ -306,16 +290,16 @@ def coco_setup(s:FusionStudy, coco:pd.DataFrame, b:dict)->dict:
     print(f"vocabulary {len(voc)} words; test: {len(g['units'])} images, {len(g['rows'])} captions")
     return dict(b, vocab=voc, pairs=pairs, steps=steps, **g)
 
-def _decode(s, m, c, beam):
-    "One caption per test image (image -> text)."
-    ids = caption_images(m, c['img'], c['txt'], c['pad'], c['inv'][[c['first'][u] for u in c['units']]],
+def _decode(s, m, c, beam, shift:int=0):
+    "One caption per test image (image -> text); `shift` > 0 writes each image's caption from the features of the image `shift` places on."
+    ids = caption_images(m, c['img'], c['txt'], c['pad'], np.roll(c['inv'][[c['first'][u] for u in c['units']]], -shift),
                          [c['P']] * len(c['units']), beam=beam, max_len=s.cfg['max_words'], device=s.dev)
     return {u: c['vocab'].decode(x[1:]) for u, x in zip(c['units'], ids)}
 
 # %% ../nbs/12c_study_fusion.ipynb #f5327dfc
 def train_coco(s:FusionStudy, c:dict)->dict:
-    "Per seed, train every COCO model; beam and greedy captions per test image; matching scores for Table 2's models."
-    out, hists, t0 = dict(models={}, beam={}, greedy={}, match={}, S={}), [], time.time()
+    "Per seed, train every COCO model; beam, greedy and swapped-image captions per test image; matching scores for Table 2's models."
+    out, hists, t0 = dict(models={}, beam={}, greedy={}, swapped={}, match={}, S={}), [], time.time()
     gal_img = [c['inv'][c['first'][u]] for u in c['gal_units']]
     for seed in s.seeds:
         for name, spec in coco_specs().items():
@@ -324,6 +308,7 @@ def train_coco(s:FusionStudy, c:dict)->dict:
                          seed, s.cfg['epochs'], vocab=len(c['vocab']), max_len=s.cfg['max_words'] + 4)
             out['models'][name] = m; hists.append(h)
             out['beam'][(seed, name)], out['greedy'][(seed, name)] = _decode(s, m, c, s.cfg['beam']), _decode(s, m, c, 1)
+            out['swapped'][(seed, name)] = _decode(s, m, c, s.cfg['beam'], shift=1)     # another image's features: same caption?
             if name in MODELS:                          # Table 2 rows
                 S = match_scores(m, c['img'], c['txt'], c['pad'], gal_img, c['gal_rows'], device=s.dev)
                 out['match'][(seed, name)], out['S'][(seed, name)] = recall_at_k(S, c['gal_owner']), S
@@ -341,19 +326,10 @@ def loss_curves(s:FusionStudy, history:pd.DataFrame):
     s.run.save_figure(fig, 'valid_loss'); return fig
 
 # %% ../nbs/12c_study_fusion.ipynb #679f9a31
-def flickr30k_parts(s:FusionStudy)->pd.DataFrame:
-    "Flickr30k Karpathy captions with a `part` column (at most `max_flickr_images` images per part)."
-    fl = read_karpathy(s.fl_dir)
-    fl['part'] = 'test' if s.eval_from else fl.split.map({'train': 'train', 'val': 'valid', 'test': 'test'})
-    if s.eval_from: return fl
-    fl = pd.concat([first_images(fl[fl.part == p], s.cfg['max_flickr_images']) for p in ('train', 'valid', 'test')], ignore_index=True)
-    check_leakage({p: np.flatnonzero(fl.part == p) for p in ('train', 'valid', 'test')}, fl.unit)
-    return fl
-
 def flickr30k_runs(s:FusionStudy)->dict:
-    "Train the Table 1-2 models on Flickr30k; per seed, caption scores and matching recall (empty when absent)."
+    "Train the Table 1-2 models on Flickr30k; per seed, caption scores and matching recall, and the captions and scores behind them (empty when absent)."
     if not s.fl_dir: return dict(n=0, caps=[], rec=[], state=absent('flickr30k'))
-    fl = flickr30k_parts(s)
+    fl = karpathy_parts(read_karpathy(s.fl_dir), s.cfg['max_flickr_images'], bool(s.eval_from))
     b = dict(image_text_banks(s, fl, 'flickr30k_features', list(fl.caption) + [COCO_PROMPT]), P=len(fl))
     voc = caption_vocab(s, fl.caption[fl.part == 'train'], 'flickr30k_vocab')
     cp = pad_captions(fl.caption, voc, max_len=s.cfg['max_words'])
@@ -362,18 +338,18 @@ def flickr30k_runs(s:FusionStudy)->dict:
         return VLPairs(img=b['inv'][r], txt=r, prompt=np.full(len(r), len(fl)), caption=cp[r])
     step = JointStep(b['img'], b['txt'], b['pad'], dict(s.weights, ce=0.), s.cfg['margin'])
     c = dict(b, vocab=voc, **test_gallery(fl, 0 if s.eval_from else s.cfg['match_images'], s.cfg['match_captions']))
-    caps, rec = [], []
+    caps, rec, beams, S = [], [], {}, {}
     for seed in s.seeds:
         hyps, r = {}, {}
         for name, spec in MODELS.items():
             m, _ = train(s, f'Flickr30k-{name}', spec, step, pairs('train'), pairs('valid'), seed, s.cfg['epochs'],
                          vocab=len(voc), max_len=s.cfg['max_words'] + 4)
-            hyps[name] = _decode(s, m, c, s.cfg['beam'])
-            r[name] = recall_at_k(match_scores(m, b['img'], b['txt'], b['pad'], [b['inv'][c['first'][u]] for u in c['gal_units']],
-                                               c['gal_rows'], device=s.dev), c['gal_owner'])
+            hyps[name] = beams[(seed, name)] = _decode(s, m, c, s.cfg['beam'])
+            S[(seed, name)] = match_scores(m, b['img'], b['txt'], b['pad'], [b['inv'][c['first'][u]] for u in c['gal_units']], c['gal_rows'], device=s.dev)
+            r[name] = recall_at_k(S[(seed, name)], c['gal_owner'])
         caps.append(caption_table(c['refs'], hyps, meteor=s.cfg['meteor'])); rec.append(pd.DataFrame(r).T)
     n = len(c['units'])
-    return dict(n=n, caps=caps, rec=rec, state=f'Flickr30k Karpathy test, {n} images')
+    return dict(n=n, caps=caps, rec=rec, state=f'Flickr30k Karpathy test, {n} images', refs=c['refs'], beam=beams, S=S, owner=c['gal_owner'])
 
 # %% ../nbs/12c_study_fusion.ipynb #4b8f7c06
 def caption_scores(s:FusionStudy, c:dict, r:dict)->dict:
@@ -423,22 +399,12 @@ def caption_examples(s:FusionStudy, c:dict, r:dict, n:int=5)->pd.DataFrame:
     s.run.save_table(ex, 'caption_examples', 'First five test images: one reference and each model\'s caption'); return ex
 
 # %% ../nbs/12c_study_fusion.ipynb #a5b7100b
-def medpix_parts(s:FusionStudy)->pd.DataFrame:
-    "MedPix 2.0 captions with a `part` column (by case; external evaluation: all test)."
-    mp = read_medpix(s.mp_dir)
-    if s.eval_from: mp['part'] = 'test'; return mp
-    cut = split_by_unit(mp.unit, (0.7, 0.1, 0.2), seed=0)
-    mp = _label_parts(mp, cut)
-    if s.cfg['max_images']: mp = pd.concat([mp[mp.part == p].head(s.cfg['max_images']) for p in cut], ignore_index=True)
-    check_leakage({p: np.flatnonzero(mp.part == p) for p in cut}, mp.unit)
-    return mp
-
 def medpix_captioning(s:FusionStudy)->pd.DataFrame|None:
     "Train the proposed model on MedPix 2.0 and score its captions (x100); None when MedPix is absent."
     if s.mp_dir is None or (s.eval_from and 'medpix_vocab' not in s.meta):
         if s.mp_dir is not None: print('MedPix 2.0: the evaluated run trained no MedPix model; skipped')
         return None
-    mp = medpix_parts(s)
+    mp = unit_parts(read_medpix(s.mp_dir), s.cfg['max_images'], bool(s.eval_from))   # by clinical case
     b = image_text_banks(s, mp, 'medpix_features', list((mp.modality.fillna('') + ' ' + mp.plane.fillna('')).str.lower().str.strip()))
     voc = caption_vocab(s, mp.caption[mp.part == 'train'], 'medpix_vocab')
     caps = pad_captions(mp.caption, voc, max_len=30)
@@ -543,30 +509,36 @@ def ablation_figure(s:FusionStudy, t3:pd.DataFrame):
                       yaxis_title='Δ CIDEr vs Full Model')
     s.run.save_figure(fig, 'table3_ablation'); return fig
 
-# %% ../nbs/12c_study_fusion.ipynb #fdf9b6fb
-def paired_bound(a, # per-item scores (or differences)
-                 b=None, # the paired scores of the other model (None: bound of `a` alone)
-                )->float:
-    "Two standard errors of the mean of `a - b` over paired items (of `a` alone without `b`): the single-seed noise bound."
-    d = np.asarray(a, float) - (0. if b is None else np.asarray(b, float))
-    return float(2 * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float('nan')
+# %% ../nbs/12c_study_fusion.ipynb #c12f0002
+def _mean(y, p)->float: return float(np.mean(p))                                       # per-item scores: their mean
+def _right(y, p)->float: return float(100 * np.mean(np.asarray(y) == np.asarray(p)))   # % of items answered right
 
-def cider_per_image(refs:dict, hyps:dict)->np.ndarray:
-    "CIDEr-D (x100) of each image of `refs` (image -> references) for captions `hyps`, on lower-case word tokens."
-    from pycocoevalcap.cider.cider import Cider
-    gts = {u: [' '.join(words(c)) for c in refs[u]] for u in refs}
-    return 100 * Cider().compute_score(gts, {u: [' '.join(words(hyps[u]))] for u in refs})[1]
+def per_seed(values:dict, # (seed, model) -> per-item array
+             name=lambda m: m, # the model's name in the result
+            )->dict:
+    "name(model) -> [its array for each seed], seeds in order."
+    out = {}
+    for (_, m), v in sorted(values.items(), key=lambda kv: kv[0][0]): out.setdefault(name(m), []).append(np.asarray(v))
+    return out
+
+def named(d:dict, data:str)->dict:
+    "Model -> x under the names the registry's claims use: '<model> / <data>', on COCO also the plain name ('Full Model' for 'Proposed')."
+    out = {f'{m} / {data}': x for m, x in d.items()}
+    if data == 'COCO': out.update({('Full Model' if m == 'Proposed' else m): x for m, x in d.items()})
+    return out
 
 # %% ../nbs/12c_study_fusion.ipynb #0e3fae57
 def ablation_noise(s:FusionStudy, c:dict, r:dict, t3:pd.DataFrame)->pd.DataFrame:
-    "Each ablation's CIDEr difference from the Full Model with its single-seed noise bound; `attrs`: per-image CIDEr, bounds."
-    per_img = {n: cider_per_image(c['refs'], r['beam'][(s.seeds[0], n)]) for n in ABL_NAMES}
+    "Each ablation's CIDEr difference from the Full Model with its single-seed noise bound; `attrs`: per-image CIDEr, bounds, the loss control's."
+    per_img = {n: cider_per_image(c['refs'], r['beam'][(s.seeds[0], n)]) for n in ABL_NAMES + [CONTROL]}
     cmp, abl = t3.attrs['cmp'], t3.attrs['abl']
     cmp['noise bound (±)'] = [round(paired_bound(per_img[n], per_img['Proposed']), 1) for n in abl]
     cmp['beyond noise'] = cmp['Δ vs Full Model reproduced'].abs() > cmp['noise bound (±)']
     s.run.save_table(cmp, 'table3_noise', f'Each ablation\'s CIDEr difference from the Full Model with its single-seed noise '
                      f"bound (two paired standard errors over {len(c['units'])} test images)")
-    cmp.attrs.update(per_img=per_img, cider_bound=paired_bound(per_img['Proposed']))   # the Full Model's own CIDEr
+    same = np.mean([r['beam'][(s.seeds[0], 'Proposed')][u] == r['beam'][(s.seeds[0], CONTROL)][u] for u in c['units']])
+    cmp.attrs.update(per_img=per_img, cider_bound=paired_bound(per_img['Proposed']),   # the Full Model's own CIDEr
+                     ctrl_bound=paired_bound(per_img[CONTROL], per_img['Proposed']), ctrl_same=float(same))   # the loss control, first seed
     return cmp
 
 # %% ../nbs/12c_study_fusion.ipynb #4a2dcdbb
@@ -576,22 +548,6 @@ def official_leakage(s:FusionStudy, rad:pd.DataFrame)->pd.DataFrame:
     leak = pd.Series({'test images': len(te), 'also in trainset.json': len(te & tr)}, name='official split').to_frame()
     s.run.save_table(leak, 'vqa_rad_official_split_leakage', 'Images shared by the official VQA-RAD train and test files')
     return leak
-
-def split_questions(s:FusionStudy, df:pd.DataFrame, parts:dict)->pd.DataFrame:
-    "`df` with its `part` column, sampled to `max_questions` training questions (seed 0; valid and test half as many)."
-    df = _label_parts(df, parts)
-    if s.cfg['max_questions'] and not s.eval_from:
-        n, small = s.cfg['max_questions'], max(s.cfg['max_questions'] // 2, 16)   # valid and test: half as many
-        df = pd.concat([df[df.part == p].sample(frac=1, random_state=0).head(k) for p, k in (('train', n), ('valid', small), ('test', small))])
-    return df.reset_index(drop=True)
-
-def rad_split(s:FusionStudy, rad:pd.DataFrame)->dict:
-    "Row positions per part: by image (stratified by organ), the official files, or all test (external)."
-    if s.eval_from: return dict(test=np.arange(len(rad)))     # external validation: every question is a test question
-    if s.cfg['vqa_split'] == 'image':
-        parts = split_by_unit(rad.unit, (0.7, 0.1, 0.2), seed=0, labels=rad.organ); check_leakage(parts, rad.unit); return parts
-    tr = np.flatnonzero(rad.split == 'train'); v = split_by_unit(rad.unit.iloc[tr], (0.9, 0.1), seed=0, names=('train', 'valid'))
-    return dict(train=tr[v['train']], valid=tr[v['valid']], test=np.flatnonzero(rad.split == 'test'))
 
 # %% ../nbs/12c_study_fusion.ipynb #64118e68
 def vqa_setup(s:FusionStudy, df:pd.DataFrame, classes_key:str, bank_key:str)->dict:
@@ -608,7 +564,7 @@ def vqa_rad_data(s:FusionStudy)->dict:
     "VQA-RAD split, sampled, encoded and recorded; `summary` counts questions per part and type."
     rad = read_vqa_rad(s.rad_dir)
     s.rad_leak = official_leakage(s, rad)
-    rad = split_questions(s, rad, rad_split(s, rad))
+    rad = split_questions(rad, rad_split(rad, s.cfg['vqa_split'], bool(s.eval_from)), 0 if s.eval_from else s.cfg['max_questions'])
     v = vqa_setup(s, rad, 'vqa_classes', 'vqa_rad_features')
     s.run.record_data('vqa-rad', s.rad_dir, s.rad_syn, sorted(set(rad.file)), questions=len(rad),
                       split='all (external)' if s.eval_from else s.cfg['vqa_split'])
@@ -646,15 +602,14 @@ def vqa_rad_models(s:FusionStudy, v:dict)->pd.DataFrame:
     return t
 
 def vqa_rad_check(s:FusionStudy, v:dict, vqa:pd.DataFrame)->pd.DataFrame:
-    "Paired noise bounds of the image's and cross-attention's gains (points), and the learning check of the proposed model."
-    te, pred = v['te'], vqa.attrs['pred']
+    "The image's and cross-attention's gains (points; every seed, resampled by image) and the first seed's learning check of the proposed model."
+    te, P = v['te'], per_seed(vqa.attrs['pred'])
     y = np.where(v['labels'][te] < 0, len(v['classes']), v['labels'][te])            # unseen answers: a class no model predicts
-    right = {n: pred[(s.seeds[0], n)] == y for n in VQA_MODELS}
-    gain = lambda n: (100 * (right['Proposed'].mean() - right[n].mean()), 100 * paired_bound(right['Proposed'], right[n]))
-    learn = learning_check(y, pred[(s.seeds[0], 'Proposed')])
-    (g, gb), (x, xb) = gain('Text Features Only'), gain('Remove Cross-Attention')   # questions vary: like-for-like
-    out = pd.Series(dict(learn, image_adds_points=g, image_adds_bound=gb), name='VQA-RAD, proposed model').to_frame()
-    out.attrs.update(learn=learn, gain=g, gain_bound=gb, xa_gain=x, xa_bound=xb)
+    gain = lambda n: paired_bootstrap(_right, y, P['Proposed'], P[n], v['df'].unit.iloc[te].to_numpy())
+    learn = learning_check(y, P['Proposed'][0])
+    g, x = gain('Text Features Only'), gain('Remove Cross-Attention')   # questions vary: like-for-like
+    out = pd.Series(dict(learn, image_adds_points=g.mean, image_adds_lo=g.lo, image_adds_hi=g.hi), name='VQA-RAD, proposed model').to_frame()
+    out.attrs.update(learn=learn, image=g, xa=x, gain_bound=(g.hi - g.lo) / 2, xa_bound=(x.hi - x.lo) / 2)   # bound: half the interval
     return out
 
 # %% ../nbs/12c_study_fusion.ipynb #e74e7692
@@ -662,14 +617,7 @@ def vqa_v2_parts(s:FusionStudy)->tuple:
     "VQA v2 questions with a `part` column (train2014 + val2014 cut 30/70 by image, or val2014 split 70/10/20), and the splits read."
     splits = [p for p in ('train2014', 'val2014') if (Path(s.v2_dir)/f'v2_mscoco_{p}_annotations.json').exists()]
     v2 = pd.concat([read_vqa_v2(s.v2_dir, p) for p in splits], ignore_index=True)
-    if s.eval_from: parts = dict(test=np.arange(len(v2)))
-    elif len(splits) == 2:
-        tr, va = np.flatnonzero(v2.split == 'train2014'), np.flatnonzero(v2.split == 'val2014')
-        cut = split_by_unit(v2.unit.iloc[va], (0.3, 0.7), seed=0, names=('valid', 'test'))
-        parts = dict(train=tr, valid=va[cut['valid']], test=va[cut['test']])
-    else: parts = split_by_unit(v2.unit, (0.7, 0.1, 0.2), seed=0)
-    if not s.eval_from: check_leakage(parts, v2.unit)
-    return split_questions(s, v2, parts), splits
+    return split_questions(v2, vqa_v2_split(v2, bool(s.eval_from)), 0 if s.eval_from else s.cfg['max_questions']), splits
 
 def _soft(pred, answers, kind, k):
     "VQA v2 accuracy of answer type `k` ('all': every question); NaN when the type has no question."
@@ -706,27 +654,9 @@ def pick(words_:list, n:int=3)->list:
     return sorted(sorted([k for k, w in enumerate(words_) if w.isalpha() and w not in STOP and len(w) > 2],
                          key=lambda k: -len(words_[k]))[:n])
 
-def _overlay(img, a, S):
-    "Attention map `a` (h, w) upsampled to S x S and laid over the image."
-    a = F.interpolate(a[None, None].float(), size=(S, S), mode='bilinear', align_corners=False)[0, 0].numpy()
-    a = (a - a.min()) / (np.ptp(a) + 1e-8)
-    return go.Image(z=(0.5 * img + 0.5 * 255 * colormaps['jet'](a)[..., :3]).astype(np.uint8))
-
-def attention_grid(examples:list, # (image file, [(label, (h, w) map), ...]) per row
-                   title:str, S:int, # figure title; side of the shown images
-                   n_words:int=3):
-    "One row per example: the image, then one overlay per (label, map) pair."
-    fig = make_subplots(rows=len(examples), cols=n_words + 1, horizontal_spacing=0.01, vertical_spacing=0.08)
-    for r, (file, maps) in enumerate(examples):
-        img = np.asarray(read_image(file, 'RGB').resize((S, S))).astype(float)
-        fig.add_trace(go.Image(z=img.astype(np.uint8)), r + 1, 1)
-        for c, (label, a) in enumerate(maps[:n_words]):
-            fig.add_trace(_overlay(img, a, S), r + 1, c + 2)
-            fig.add_annotation(text=label, x=(c + 1.5) / (n_words + 1), y=1 - r / len(examples), xref='paper', yref='paper',
-                               showarrow=False, yanchor='bottom', font=dict(size=11))
-    fig.update_xaxes(visible=False); fig.update_yaxes(visible=False)
-    fig.update_layout(title=title, height=260 * len(examples), width=260 * (n_words + 1), margin=dict(t=70, l=10, r=10, b=10))
-    return fig
+def shown(file, S:int)->np.ndarray:
+    "The image `file` as an (S, S, 3) array, the way the attention figures show it."
+    return np.asarray(read_image(file, 'RGB').resize((S, S)))
 
 # %% ../nbs/12c_study_fusion.ipynb #fe340bce
 def attention_coco(s:FusionStudy, coco:pd.DataFrame, c:dict, r:dict, n:int=2)->tuple:
@@ -736,9 +666,9 @@ def attention_coco(s:FusionStudy, coco:pd.DataFrame, c:dict, r:dict, n:int=2)->t
         i = c['first'][u]
         ids, att, share = caption_attention(m, c['img'][c['inv'][i]], c['txt'][c['P']], c['pad'][c['P']], max_len=s.cfg['max_words'])
         ws = [c['vocab'].itos[k] for k in ids.tolist()]
-        ex.append((coco.file[i], [(f'"{ws[k]}" ({100 * float(share[k]):.0f} % on image)', att[k]) for k in pick(ws)]))
+        ex.append((shown(coco.file[i], s.cfg['image_size']), [(f'"{ws[k]}" ({100 * float(share[k]):.0f} % on image)', att[k]) for k in pick(ws)]))
         rows.append(dict(image=u, generated=c['vocab'].decode(ids), reference=c['refs'][u][0]))
-    fig = attention_grid(ex, 'COCO: decoder attention over the image while writing each word (proposed model, its own caption)', s.cfg['image_size'])
+    fig = attention_grid(ex, 'COCO: decoder attention over the image while writing each word (proposed model, its own caption)')
     s.run.save_figure(fig, 'attention_coco')
     return pd.DataFrame(rows), fig
 
@@ -749,10 +679,136 @@ def attention_vqa_rad(s:FusionStudy, v:dict, n:int=2)->tuple:
         keep = ~v['pad'][i]
         att = text_to_image_attention(s.vqa_models['Proposed'], v['img'][v['inv'][i]], v['txt'][i][keep], None)
         toks = s.tok.convert_ids_to_tokens(v['ids'][i][keep])
-        ex.append((rad.file[i], [(toks[k], att[k]) for k in pick(toks)]))
-    fig = attention_grid(ex, 'VQA-RAD: question words attending over the image (proposed model, last cross-attention layer)', s.cfg['image_size'])
+        ex.append((shown(rad.file[i], s.cfg['image_size']), [(toks[k], att[k]) for k in pick(toks)]))
+    fig = attention_grid(ex, 'VQA-RAD: question words attending over the image (proposed model, last cross-attention layer)')
     s.run.save_figure(fig, 'attention_vqa_rad')
     return pd.DataFrame({'question': rad.question.iloc[qrows], 'answer': rad.answer.iloc[qrows]}), fig
+
+# %% ../nbs/12c_study_fusion.ipynb #c12f0011
+def use_sentence(model:str, r)->str:
+    "Whether `model`'s captions depend on the image, in words (a row of `image_use`)."
+    if r['changed'] == 0:
+        return (f"{model} writes the same captions whatever the image: giving each test image another image's features changes none of its "
+                f"captions ({r['distinct']:.3g} distinct caption(s) for {r['n_images']} images), so its scores come from the language prior alone.")
+    return (f"{model}: {r['changed']:.0%} of its captions change when the image is swapped, and the caption of the right image scores "
+            f"{r['gain']:+.1f} CIDEr against the swapped one (95 % interval {r['lo']:+.1f} to {r['hi']:+.1f}; {r['n_images']} images, "
+            f"{r['n_seeds']} seed(s)): " + ("it uses the image." if r['uses_image'] else "no evidence that its captions fit their own image better than another's."))
+
+def image_use(own:dict, # (seed, model) -> per-image CIDEr of the captions written from the right image
+              swapped:dict, # the same, for the captions written from another test image's features
+              captions:dict, captions_swapped:dict, # (seed, model) -> {image: caption}, both ways
+              **kw, # `paired_bootstrap` arguments
+             )->pd.DataFrame:
+    "Per captioner: distinct captions, the share that change when the image is swapped, own minus swapped CIDEr (by image and seed)."
+    rows, sw = {}, per_seed(swapped)
+    for m, a in per_seed(own).items():
+        keys = [k for k in captions if k[1] == m]
+        d = paired_bootstrap(_mean, np.arange(len(a[0])), a, sw[m], None, **kw)
+        rows[m] = dict(distinct=float(np.mean([len(set(captions[k].values())) for k in keys])),
+                       changed=float(np.mean([np.mean([captions[k][u] != captions_swapped[k][u] for u in captions[k]]) for k in keys])),
+                       gain=d.mean, lo=d.lo, hi=d.hi, n_images=d.n_units, n_seeds=d.n_seeds, uses_image=bool(d.lo > 0))
+    t = pd.DataFrame(rows).T
+    return t.assign(sentence=[use_sentence(m, r) for m, r in t.iterrows()])
+
+# %% ../nbs/12c_study_fusion.ipynb #c12f0015
+def caption_arena(cider:dict, # (seed, model) -> each test image's CIDEr
+                  uses:dict|None, # model -> whether its captions depend on the image (`image_use`); None: not checked
+                  data:str='COCO')->dict:
+    "Claims on CIDEr: each test image's CIDEr per seed and model; a captioner 'learns' when its captions use the image."
+    p = per_seed(cider)
+    return dict(metric='CIDEr', y=np.arange(len(next(iter(p.values()))[0])), preds=named(p, data), clusters=None, fn=_mean,
+                learned=None if uses is None else named(uses, data))
+
+def matching_arena(S:dict, # (seed, model) -> gallery scores (n_images, n_texts)
+                   owner, data:str='COCO', **kw)->tuple:
+    "Claims on Top-1 (image→text Recall@1, %): each image query's answer per seed and model; each matcher against chance (`learns`)."
+    ans = per_seed({k: i2t_answers(v, owner) for k, v in S.items()})
+    y = np.arange(len(next(iter(ans.values()))[0]))
+    res = {m: learns(_right, y, p, {'the same caption first for every image': np.zeros(len(y), int)}, None, **kw) for m, p in ans.items()}
+    return dict(metric='Top-1', y=y, preds=named(ans, data), clusters=None, fn=_right, learned=named({m: r['learns'] for m, r in res.items()}, data)), res
+
+def vqa_arena(v:dict, # `vqa_setup` of VQA-RAD: `df` (answer, answer_type, question, unit, part), `te`, `classes`
+              pred:dict, # (seed, model) -> answer class of each test question
+              major:dict, # answer type -> the most frequent training answer (`majority_answers`)
+              **kw)->tuple:
+    "Claims on VQA accuracy (%): each test question's answer per seed and model, units = images; each model against every trivial answer."
+    rad, te, cls = v['df'], v['te'], np.asarray(v['classes'], dtype=object)
+    gold, units, tr = rad.answer.iloc[te].to_numpy(object), rad.unit.iloc[te].to_numpy(), np.array(rad.part == 'train')
+    triv = {'majority answer of its type': np.array([major.get(t, cls[0]) for t in rad.answer_type.iloc[te]], dtype=object)}
+    if tr.any(): triv.update(trivial_predictions('vqa', rad.answer[tr].tolist(), len(te), questions=(rad.question[tr].tolist(), rad.question.iloc[te].tolist())))
+    ans = per_seed({k: cls[np.asarray(p)] for k, p in pred.items()})
+    res = {m: learns(_right, gold, p, triv, units, **kw) for m, p in ans.items()}
+    return dict(metric='overall', y=gold, preds=ans, clusters=units, fn=_right, learned={m: r['learns'] for m, r in res.items()}), res
+
+# %% ../nbs/12c_study_fusion.ipynb #c12f0016
+def _arena(c:dict, arenas:list)->dict|None:
+    "The arena that measures claim `c`: its metric, and both its models (A alone for a value claim)."
+    return next((a for a in arenas if a['metric'] == c['metric'] and c['a'] in a['preds'] and (c['kind'] == 'value' or c['b'] in a['preds'])), None)
+
+def claim_estimates(claims:list, arenas:list, **kw)->dict:
+    "Claim id -> `Estimate` of A minus B (A's value for a value claim) over its arena's units and seeds."
+    out = {}
+    for c in claims:
+        if (a := _arena(c, arenas)) is None: continue
+        out[c['id']] = (bootstrap_metric(a['fn'], a['y'], a['preds'][c['a']], a['clusters'], **kw) if c['kind'] == 'value' else
+                        paired_bootstrap(a['fn'], a['y'], a['preds'][c['a']], a['preds'][c['b']], a['clusters'], **kw))
+    return out
+
+XA_WHY = (f"the captioning text stream is the fixed prompt '{COCO_PROMPT}', so 'Remove Cross-Attention' removes attention to a constant "
+          "string: it is not the paper's ablation (like-for-like, where the text varies, on VQA-RAD: see the verdict)")
+
+def undecidable(claims:list, arenas:list, scale:dict)->dict:
+    "Claim id -> (why these data cannot decide it, what would): no data, a value at another scale (`scale`: metric -> why or ''), the captioning 'Remove Cross-Attention'."
+    out = {}
+    for c in claims:
+        if _arena(c, arenas) is None: out[c['id']] = (f"no {dataset_info(c['dataset'])['folder']}/ in the data root, so nothing here measures it", f"{c['dataset']} in the data root")
+        elif c['kind'] == 'value' and scale.get(c['metric']): out[c['id']] = (scale[c['metric']], "the paper's test split and training set (profile `paper`)")
+        elif c['metric'] == 'CIDEr' and 'Remove Cross-Attention' in (c['a'], c['b']):
+            out[c['id']] = (XA_WHY, 'a captioning text input that varies per image without giving the caption away (the paper describes none)')
+    return out
+
+def declare(table:pd.DataFrame, reasons:dict)->pd.DataFrame:
+    "The claims table with the claims these data cannot decide marked undecided: why, what would decide them, and our MDE where measured."
+    t = table.assign(undecidable='')
+    for i, (why, needs) in reasons.items():
+        r = t.loc[i]
+        at = f"MDE here {r['mde']:.1f} at {int(r['n_units'])} {r['unit']}s" if r['measured'] else ''
+        t.loc[i, ['decision', 'undecidable', 'what would decide it']] = ['undecided', why, needs + (f'; {at}' if at else '')]
+        t.loc[i, 'sentence'] = f"Undecidable with these data: {why}." + (f" Measured here: {r['ours']}; {at} (80 % power, 5 % two-sided)." if at else '')
+    return t
+
+def decide_claims(claims:list, arenas:list, reasons:dict, compare_size:bool=False, **kw)->pd.DataFrame:
+    "The claims table: each claim judged in its arena after that arena's learning check (`decide.claims_table`), then `declare`d."
+    est = claim_estimates(claims, arenas, **kw)
+    return declare(pd.concat([claims_table([c], est, learned=(_arena(c, arenas) or {}).get('learned'), compare_size=compare_size) for c in claims]), reasons)
+
+# %% ../nbs/12c_study_fusion.ipynb #c12f0021
+def fusion_claims(s:FusionStudy, coco:pd.DataFrame, c:dict, r:dict, fl:dict, v:dict, vqa:pd.DataFrame)->dict:
+    "Decide the registry's claims with every seed; save the claims table and figure, the learning checks and the captioners' use of the image."
+    t0, cl, cider = time.time(), PAPERS[PAPER]['claim_list'], {k: cider_per_image(c['refs'], h) for k, h in r['beam'].items()}
+    use = image_use(cider, {k: cider_per_image(c['refs'], h) for k, h in r['swapped'].items()}, r['beam'], r['swapped'])
+    match, mres = matching_arena(r['S'], c['gal_owner'])
+    vq, vres = vqa_arena(v, vqa.attrs['pred'], s.meta['vqa_majority'])
+    arenas = [caption_arena(cider, use.uses_image.to_dict()), match, vq]
+    if fl.get('beam'): arenas += [caption_arena({k: cider_per_image(fl['refs'], h) for k, h in fl['beam'].items()}, None, 'Flickr30k'),
+                                  matching_arena(fl['S'], fl['owner'], 'Flickr30k')[0]]
+    n_train, n_test, n_gal = coco[coco.part == 'train'].unit.nunique(), len(c['units']), len(c['gal_units'])
+    scale = {'CIDEr': (n_test < SMALL_TEST or n_train < SMALL_TRAIN) and f"CIDEr's IDF comes from {n_test} test images and the models learn from "
+                      f"{n_train} images, so its value is on another scale than the paper's",
+             'Top-1': n_gal < SMALL_TEST and f"Recall@1 falls as the gallery grows: {n_gal} images here, {' or '.join(f'{g:,}' for g in claims()['galleries'])} in the paper"}
+    table = decide_claims(cl, arenas, undecidable(cl, arenas, scale), compare_size=not not_comparable(s, n_train))
+    rows = lambda task, metric, res: [dict(task=task, model=m, trivial=x['trivial'], trivial_score=x['trivial_score'], margin=x['difference'].mean,
+                                           lo=x['difference'].lo, hi=x['difference'].hi, learns=x['learns'], one_answer=x['one_answer'],
+                                           sentence=learning_sentence(m, x, metric, 'image')) for m, x in res.items()]
+    learn = pd.DataFrame(rows('matching', 'image→text Recall@1 (%)', mres) + rows('VQA-RAD', 'accuracy (%)', vres)).set_index(['task', 'model'])
+    s.run.save_table(learn, 'claims_learning', 'Each matcher and VQA model against its best trivial predictor (every seed, resampled by image)')
+    s.run.save_table(use, 'image_dependence', "Does each captioner's caption change with the image? Captions from each test image's own "
+                     "features and from the next test image's; CIDEr of both against the image's references (every seed, by image)")
+    s.run.save_figure(claims_figure(table, 'crossattn-fusion: the claims, every seed, resampled by image'), 'claims')
+    s.run.save_table(table[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims',
+                     f"The paper's claims, decided with {len(s.seeds)} seed(s), intervals resampled by image")
+    s.timing['claims_s'] = round(time.time() - t0, 1)
+    return dict(table=table, use=use, learning=learn)
 
 # %% ../nbs/12c_study_fusion.ipynb #a45494b6
 def three_way(d:float, # a difference (this minus that)
@@ -815,29 +871,31 @@ def encoders_text(s:FusionStudy)->str:
     else: img = f"{s.img_name}, {r['source']} weights, frozen"
     return f"Image encoder: {img}. Text encoder: {text}, frozen. "
 
-def context_text(s:FusionStudy, coco:pd.DataFrame, n_test:int)->str:
-    "The run's scale beside the paper's, and where the paper's CIDEr stands among published captioners."
-    k, lit = claims(), PAPERS[PAPER]['claims']['coco_cider_without_pretraining']
+def context_text(s:FusionStudy)->str:
+    "The encoders, and where the paper's CIDEr stands among published captioners."
+    lit = PAPERS[PAPER]['claims']['coco_cider_without_pretraining']
     lo, hi = min(lit, key=lit.get), max(lit, key=lit.get)
-    n_train = coco[coco.part == 'train'].unit.nunique()
-    return (encoders_text(s) + (f"External validation of {s.eval_from}: nothing trained here. " if s.eval_from else
-            f"Trained on {n_train} COCO images ({(coco.part == 'train').sum()} captions); the paper trained on ~{k['train_images']:,}. ")
-            + f"Tested on {n_test} images. Published COCO captioners without large-scale pre-training reach CIDEr ~{int(lit[lo])} "
+    return (encoders_text(s) + (f"External validation of {s.eval_from}: nothing trained here. " if s.eval_from else '')
+            + f"Published COCO captioners without large-scale pre-training reach CIDEr ~{int(lit[lo])} "
             f"({lo}) to ~{int(lit[hi])} ({hi}); the paper's {paper_table(PAPER, 'table1').loc['Proposed / COCO', 'CIDEr']} is far above them.")
 
 # %% ../nbs/12c_study_fusion.ipynb #e1c0b4c3
 XA_CAVEAT = ("'Remove Cross-Attention' in Table 3 is NOT the paper's ablation: the captioning text stream is the fixed prompt "
              f"'{COCO_PROMPT}', so removing cross-attention removes attention to a constant string, while the paper's text "
              "conditioning varies; no captioning text that varies without giving the caption away is described in the paper, "
-             "so it is not built. Like-for-like, where the text varies (VQA-RAD, the question): the proposed model ")
+             "so it is not built. Like-for-like, where the text varies (VQA-RAD, the question), the proposed model minus the "
+             "model without cross-attention: ")
+
+def interval_text(e, unit:str='image')->str:
+    "An `Estimate` as '+1.2 (95 % interval -0.3 to +2.8; 60 images, 5 seeds)'."
+    return f"{e.mean:+.1f} (95 % interval {e.lo:+.1f} to {e.hi:+.1f}; {e.n_units} {unit}s, {e.n_seeds} seed{'s' if e.n_seeds > 1 else ''})"
 
 def cross_attention_text(vchk:pd.DataFrame)->str:
-    "The stated caveat of 'Remove Cross-Attention', and the like-for-like VQA-RAD difference with its noise bound."
-    a = vchk.attrs
-    return XA_CAVEAT + three_way(a['xa_gain'], a['xa_bound'],
-        'beats the model without cross-attention by {d:.1f} points, beyond the noise bound of ±{bound:.1f}.',
-        'is worse than the model without cross-attention by {neg:.1f} points, beyond the noise bound of ±{bound:.1f}.',
-        'and the model without cross-attention differ by {d:+.1f} points, within the noise bound of ±{bound:.1f}: no finding.')
+    "The stated caveat of 'Remove Cross-Attention', and the like-for-like VQA-RAD difference with its interval."
+    e = vchk.attrs['xa']
+    return XA_CAVEAT + f"{interval_text(e)} points of accuracy: " + (
+        'cross-attention helps where the text varies.' if e.lo > 0 else 'the model without cross-attention answers better.' if e.hi < 0
+        else 'the interval contains zero, so this run cannot say that cross-attention helps.')
 
 def ablation_text(t3:pd.DataFrame, ctrl:pd.DataFrame, noise:pd.DataFrame)->str:
     "Each ablation's difference ± its bound beside the paper's, how many fall on the paper's side, and the loss control."
@@ -847,37 +905,18 @@ def ablation_text(t3:pd.DataFrame, ctrl:pd.DataFrame, noise:pd.DataFrame)->str:
                       f"(paper {cmp.loc[n, 'Δ vs Full Model paper']:+.1f})" for n in abl)
     return (f"Differences here, each ± its single-seed noise bound: {drops}. {int(same.sum())} of {len(abl)} ablations fall on the "
             f"same side of the Full Model as in the paper (the paper: all four are worse), {int((same & cmp['beyond noise']).sum())} of them "
-            f"beyond the noise bound. The control trained with L_SEQ alone differs from the Full Model by {ctrl['Δ vs joint loss'].iloc[-1]:+.1f} "
-            "CIDEr: that much of the single-modality ablations' differences may come from their loss, not from the missing modality.")
+            f"beyond the noise bound. {control_text(ctrl['Δ vs joint loss'].iloc[-1], noise.attrs['ctrl_bound'], noise.attrs['ctrl_same'])}")
 
-# %% ../nbs/12c_study_fusion.ipynb #ede743fb
-def ranking_text(t3:pd.DataFrame, noise:pd.DataFrame)->str:
-    "The ablation ranked by CIDEr, and whether the Full Model's first place is beyond the runner-up's noise bound."
-    order, per_img = t3.attrs['a_mean']['CIDEr'].sort_values(ascending=False), noise.attrs['per_img']
-    key = lambda n: 'Proposed' if n == 'Full Model' else n                  # per-image CIDEr is kept under model names
-    bound = paired_bound(per_img[key(order.index[0])], per_img[key(order.index[1])])
-    first = order.index[0] == 'Full Model'
-    verdict_ = (f"The full model is the best configuration, beyond the noise bound (±{bound:.1f}) of the runner-up" if first and
-                order.iloc[0] - order.iloc[1] > bound else f"The full model ranks first, but within the noise bound (±{bound:.1f}) "
-                f"of {order.index[1]}: no finding" if first else "The full model is NOT the best configuration")
-    return f"Ranking of the ablation by CIDEr here: {', '.join(f'{k} {v:.1f}' for k, v in order.items())}. {verdict_}."
-
-def reading_text(s:FusionStudy, c:dict, t2:pd.DataFrame, t3:pd.DataFrame, noise:pd.DataFrame)->str:
-    "Whether the captions use the image (Full Model vs Text Features Only) and where image→text Recall@1 stands against chance."
-    per_img, a = noise.attrs['per_img'], t2.attrs
-    d = t3.attrs['a_mean'].loc['Full Model', 'CIDEr'] - t3.attrs['a_mean'].loc['Text Features Only', 'CIDEr']
-    uses = three_way(d, paired_bound(per_img['Proposed'], per_img['Text Features Only']),
-        'The full model beats the caption model without the image by {d:.1f} CIDEr (noise bound ±{bound:.1f}), so it uses the image. ',
-        'The caption model that never sees the image scores {neg:.1f} CIDEr above the full model (noise bound ±{bound:.1f}): the '
-        'captions come from the language prior, not from the image. ',
-        'The full model and the caption model that never sees the image differ by {d:+.1f} CIDEr, within the noise bound of '
-        '±{bound:.1f}: no evidence here that the captions use the image. ')
-    r1, n = a['mean'].loc['Proposed', 'i2t_R@1'], a['n_gal']
-    tail = ((f": within the noise of chance on {n} queries; the text→image check on {len(c['gal_owner'])} queries (above) decides whether "
-             "the embeddings tell the images apart." + (" With a randomly initialised, frozen image encoder on real photographs chance is "
-             "what one should expect." if s.img_rec['source'] == 'random' else "")) if r1 - a['chance'] <= a['r1_bound'] else ", beyond the noise bound.")
-    return (uses + f"Image→text Recall@1 of the proposed model is {r1:.1f} % (noise bound ±{a['r1_bound']:.1f}) against a chance level of "
-            f"{a['chance']:.1f} % (gallery of {n} images; the paper's galleries hold {' or '.join(f'{g:,}' for g in claims()['galleries'])})" + tail)
+def control_text(d:float, bound:float, same:float)->str:
+    "The loss control in words: the Full Model trained with L_SEQ alone minus the joint-loss one (CIDEr), its bound, the share of identical captions."
+    if same == 1: return ("The control trained with L_SEQ alone writes the same caption as the Full Model for every test image: the matching "
+                          "loss changes nothing in the captions here, so it cannot explain the single-modality ablations' differences in this run.")
+    return three_way(d, bound, *[f"The control trained with L_SEQ alone scores {{d:+.1f}} CIDEr against the Full Model, beyond its noise bound of "
+                                 f"±{{bound:.1f}}: the matching loss {w} the captions here, so part of the single-modality ablations' differences "
+                                 "may come from their loss, not from the missing modality." for w in ('costs', 'helps')],
+                     "The control trained with L_SEQ alone differs from the Full Model by {d:+.1f} CIDEr, within its noise bound of ±{bound:.1f}: "
+                     "this run shows no effect of the matching loss on the captions, so nothing here puts the single-modality ablations' "
+                     "differences down to their loss.")
 
 # %% ../nbs/12c_study_fusion.ipynb #10d7e7b3
 def learning_text(learn:dict, n:int)->str:
@@ -885,21 +924,17 @@ def learning_text(learn:dict, n:int)->str:
     ok = bool(learn['beats_trivial'] and not learn['one_class'])
     return (f"**Learning check.** Text→image top-1 of the proposed model: {100 * learn['accuracy']:.1f} % of {n} captions, the trivial "
             f"predictor (always the same image) {100 * learn['trivial_accuracy']:.1f} %, noise bound ±{100 * learn['noise_bound']:.1f}: the model "
-            + ("beats the trivial predictor." if ok else "does NOT beat the trivial predictor: its numbers measure no skill.")
+            + ("beats the trivial predictor." if ok else "does NOT beat the trivial predictor beyond the noise bound: this run cannot show "
+               "that it learned to match.")
             + (" It picks the same image for every caption: the model has COLLAPSED." if learn['one_class'] else ""))
 
-def vqa_text(vqa:pd.DataFrame, vchk:pd.DataFrame)->str:
-    "VQA-RAD in words: the proposed model beside the question-only model and the majority answer, the image's gain, the learning check."
-    m, a, learn = vqa.attrs['mean'], vchk.attrs, vchk.attrs['learn']
-    image = three_way(a['gain'], a['gain_bound'], 'the image adds {d:+.1f} points, beyond the noise bound of ±{bound:.1f}',
-                      'the question-only model is better by {neg:.1f} points, beyond the noise bound of ±{bound:.1f}',
-                      'the difference, {d:+.1f} points, is within the noise bound of ±{bound:.1f}: no evidence here that the image helps')
-    check = (f"Against the trivial predictor (the most frequent test answer, {100 * learn['trivial_accuracy']:.1f} %, noise bound "
-             f"±{100 * learn['noise_bound']:.1f}) the proposed model " + ("beats it." if learn['beats_trivial'] else "does NOT beat it.")
-             + (" It gives one answer to every question: COLLAPSED." if learn['one_class'] else ""))
+def vqa_text(vqa:pd.DataFrame, vchk:pd.DataFrame, learning:pd.DataFrame)->str:
+    "VQA-RAD in words: the proposed model beside the question-only model and the majority answer, the image's gain, the learning checks."
+    m = vqa.attrs['mean']
     return (f"Proposed {m.loc['Proposed', 'overall']:.1f} % overall (closed {m.loc['Proposed', 'closed']:.1f}, open "
             f"{m.loc['Proposed', 'open']:.1f}); the question-only model gets {m.loc['Text Features Only', 'overall']:.1f} % and the majority "
-            f"answer {m.loc['Majority answer', 'overall']:.1f} %: {image}. {check}")
+            f"answer {m.loc['Majority answer', 'overall']:.1f} %. Proposed minus question-only: {interval_text(vchk.attrs['image'])} points "
+            "(the claim image-helps-vqa above). " + ' '.join(learning.loc['VQA-RAD'].loc[['Proposed', 'Text Features Only'], 'sentence']))
 
 def vqa_v2_text(v2:pd.DataFrame)->str:
     "The VQA v2 row in words, or that its data are not present."
@@ -909,32 +944,44 @@ def vqa_v2_text(v2:pd.DataFrame)->str:
             "The paper reports no VQA v2 number to compare with.")
 
 # %% ../nbs/12c_study_fusion.ipynb #390ee8c8
-def fusion_verdict(s:FusionStudy, coco, c, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl)->Markdown:
-    "The verdict of the run (notes/verdict.md)."
+def fusion_verdict(s:FusionStudy, coco, c, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl, dec)->Markdown:
+    "The verdict of the run (notes/verdict.md): its limits once, the claims decided, then what the tables show."
     n_test, n_gal, tol = len(c['units']), t2.attrs['n_gal'], 2.0     # tol: points on the x100 scale
-    n_train, small = coco[coco.part == 'train'].unit.nunique(), n_test < SMALL_TEST
-    k, learn = claims(), chk.attrs['learn']
-    learned = bool(learn['beats_trivial'] and not learn['one_class'])     # the proposed model's retrieval beats chance
-    nc1 = not_comparable(s, n_train, small and f"{n_test} test images (paper: the {k['test_images']:,}-image COCO test split), so CIDEr's IDF comes from "
-                   f"{n_test} images and is on another scale")
-    cmp = noise.drop(columns=['noise bound (±)', 'beyond noise'])
-    v1 = verdict(t1, tol=tol, synthetic=s.coco_syn, not_comparable=nc1, learned=learned, noise=noise.attrs['cider_bound'], exclude=('CIDEr',) if small else ())
-    v2_ = verdict(t2, tol=tol, synthetic=s.coco_syn, not_comparable=not_comparable(s, n_train, n_gal < SMALL_TEST and t2.attrs['note']), learned=learned,
-                  noise=t2.attrs['r1_bound'], exclude=('Top-1', 'Top-5') if n_gal < SMALL_TEST else ())
-    v3 = verdict(cmp, tol=tol, synthetic=s.coco_syn, not_comparable=not_comparable(s, n_train, small and f'{n_test} test images',
-                 len(s.seeds) == 1 and 'one seed'), learned=learned, noise=float(noise['noise bound (±)'].max()))
-    text = (f"### Table 1 (captioning)\n{v1}\n\nSingle-seed noise bound of the proposed model's CIDEr: ±{noise.attrs['cider_bound']:.1f} "
-            f"(two standard errors over {n_test} test images). Flickr30k rows of Tables 1-2: {fl['state']}.\n\n"
-            f"### Table 2 (matching; {t2.attrs['note']})\n{v2_}\n\n{learning_text(learn, len(c['gal_owner']))}\n\n"
-            f"### Table 3 (ablation: difference of each ablation from the Full Model, CIDEr)\n{v3}\n\n{ablation_text(t3, ctrl, noise)}\n\n"
-            f"{cross_attention_text(vchk)}\n\n**What the numbers say.** {reading_text(s, c, t2, t3, noise)}\n\n{ranking_text(t3, noise)}\n\n"
-            f"### VQA-RAD (trained with L_CE only)\n{vqa_text(vqa, vchk)}\n\n### VQA v2\n{vqa_v2_text(v2)}\n\n"
-            f"**Not reproduced at the paper's scale, by construction.** {context_text(s, coco, n_test)}\n\n"
-            + ('**SYNTHETIC DATA were used: no number here is comparable with the paper.**\n\n' if s.coco_syn or s.rad_syn else '')
-            + "Not for clinical use.")
+    n_train, small, k, learn = coco[coco.part == 'train'].unit.nunique(), n_test < SMALL_TEST, claims(), chk.attrs['learn']
+    limits = not_comparable(s, n_train, small and f"{n_test} test images (paper: the {k['test_images']:,}-image COCO test split), so CIDEr's IDF "
+                            f"comes from {n_test} images and is on another scale", n_gal < SMALL_TEST and t2.attrs['note'], len(s.seeds) == 1 and 'one seed')
+    tables = verdict(pd.concat([t1, t2, noise.drop(columns=['noise bound (±)', 'beyond noise'])]), tol=tol, synthetic=s.coco_syn, not_comparable=limits,
+                     exclude=(('CIDEr',) if small else ()) + (('Top-1', 'Top-5') if n_gal < SMALL_TEST else ()),
+                     learned=bool(learn['beats_trivial'] and not learn['one_class']) if s.coco_syn else None)
+    t, syn = dec['table'], s.coco_syn or s.rad_syn
+    text = '\n\n'.join([
+        "### This run, its limits, and Tables 1-3 beside the paper", tables,
+        f"The paper's claims are decided below with {len(s.seeds)} seed(s) and intervals resampled by image" + (", on their direction only; "
+        "the tables' differences from the paper's numbers are not counted as agreement." if limits else '.') + f" {context_text(s)}",
+        f"Single-seed noise bound of the proposed model's CIDEr: ±{noise.attrs['cider_bound']:.1f} (two standard errors over {n_test} test images). "
+        f"Matching: {t2.attrs['note']}. Flickr30k rows of Tables 1-2: {fl['state']}.",
+        "### The paper's claims", '\n'.join(f"- **{i}** ({r['decision']}): {r['sentence']}" for i, r in t.iterrows()),
+        "### Do the captions depend on the image?", '\n'.join(f'- {x}' for x in dec['use'].sentence),
+        learning_text(learn, len(c['gal_owner'])) + ' ' + ' '.join(dec['learning'].loc['matching'].sentence),
+        "### Table 3 (ablation: difference of each ablation from the Full Model, CIDEr)", ablation_text(t3, ctrl, noise), cross_attention_text(vchk),
+        "### VQA-RAD (trained with L_CE only)", vqa_text(vqa, vchk, dec['learning']), "### VQA v2", vqa_v2_text(v2),
+        *(['**SYNTHETIC DATA were used: no number here is comparable with the paper.**'] if syn else []), "Not for clinical use."])
     return Markdown(s.run.save_note(text, 'verdict'))
 
-def fusion_metrics(s:FusionStudy, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl)->dict:
+def _plain(x):
+    "A metrics.json value: numpy scalars as Python ones, whole floats as ints, others rounded to 4 places."
+    x = x.item() if hasattr(x, 'item') else x
+    return (int(x) if x.is_integer() else round(x, 4)) if isinstance(x, float) else x
+
+def claim_metrics(dec:dict)->dict:
+    "metrics.json entries of the claims: each one's decision and interval (why undecidable), each model's learning check, each captioner's use of the image."
+    cols = ['decision', 'mean', 'lo', 'hi', 'mde', 'n_units', 'n_seeds', 'undecidable']
+    keep = lambda v: not (isinstance(v, float) and np.isnan(v)) and v != ''
+    return {'claims': {i: {k: _plain(r[k]) for k in cols if k in r and keep(r[k])} for i, r in dec['table'].to_dict('index').items()},
+            'claims_learning': {f'{a}: {m}': {k: _plain(r[k]) for k in ('margin', 'lo', 'hi', 'learns')} for (a, m), r in dec['learning'].iterrows()},
+            'image_use': {m: {k: _plain(r[k]) for k in ('changed', 'gain', 'lo', 'hi', 'uses_image')} for m, r in dec['use'].iterrows()}}
+
+def fusion_metrics(s:FusionStudy, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl, dec)->dict:
     "Write metrics.json (results only; the same for the same seed on the CPU) and the wall times to the provenance."
     a = vchk.attrs
     m = {'table1': t1.attrs['mean'].round(2).to_dict('index'), 'table2': t2.attrs['mean'].round(2).to_dict('index'),
@@ -943,9 +990,9 @@ def fusion_metrics(s:FusionStudy, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, f
          'learning': {'matching': chk.attrs['learn'], 'vqa_rad': a['learn']},
          'noise_bounds': {'table1_cider': round(noise.attrs['cider_bound'], 2), 'table2_r1': round(t2.attrs['r1_bound'], 2),
                           'table3': noise['noise bound (±)'].to_dict(), 'vqa_image_gain': round(a['gain_bound'], 2)},
-         'vqa_rad_remove_cross_attention': dict(proposed_minus_ablation=round(a['xa_gain'], 2), noise_bound=round(a['xa_bound'], 2)),
+         'vqa_rad_remove_cross_attention': dict(proposed_minus_ablation=round(a['xa'].mean, 2), noise_bound=round(a['xa_bound'], 2)),
          'vqa_v2': v2.drop(columns='data').to_dict('index') if 'overall' in v2 else v2['data'].iloc[0],
-         'flickr30k': fl['state'], 'synthetic': bool(s.coco_syn or s.rad_syn)}
+         'flickr30k': fl['state'], 'synthetic': bool(s.coco_syn or s.rad_syn), **claim_metrics(dec)}
     s.run.log_metrics(m)
     if s.eval_from: s.run.record('checkpoints_loaded', s.loaded)
     s.run.record('timing', dict(s.timing, total_s=round(time.time() - s.t0, 1)))     # wall times: provenance, not metrics

@@ -46,7 +46,7 @@ def one_line_error(stderr, *names):
 
 @pytest.mark.parametrize('args, names', [
     (['run', 'gpt'], ["paper='gpt' is not one of", 'iconvnext']),
-    (['run', 'iconvnext', '--profile', 'huge'], ["profile='huge' is not one of smoke, quick, paper"]),
+    (['run', 'iconvnext', '--profile', 'huge'], ["profile='huge' is not one of smoke, quick, decide, paper"]),
     (['run', 'iconvnext', '--device', 'tpu'], ["device='tpu'"]),
     (['run', 'iconvnext', '--synthetic', 'maybe'], ["synthetic='maybe'"]),
     (['batch', '--profiles', 'fast'], ["profiles='fast'"]),

@@ -1,6 +1,7 @@
 """crossattn-fusion end to end: the paper notebook at profile `smoke` through `medrepro.cli.run_paper`, on synthetic
 shape scenes and on the real ../shared/data samples (COCO captions, VQA-RAD, MedPix 2.0). Each run must write every
-table and figure, with the paper's numbers beside values that are in range and consistent."""
+table and figure, with the paper's numbers beside values that are in range and consistent. Paper runs are test-all
+only (markers e2e, learning); the synthetic smoke run is conftest's shared `smoke_run`."""
 import json, os, time
 from pathlib import Path
 import pandas as pd
@@ -80,7 +81,7 @@ def _check_run(run):
     assert set(metrics['learning']) == {'matching', 'vqa_rad'} and 'Learning check.' in verdict
     assert set(metrics['noise_bounds']) == {'table1_cider', 'table2_r1', 'table3', 'vqa_image_gain'} and 'noise bound' in verdict
     # a smoke run is no test of the paper, and the verdict says why, with the gallery size and the chance level
-    assert verdict.count('Not a test of the paper') == 3 and "profile `smoke`" in verdict.lower()
+    assert verdict.count('Not a test of the paper') == 1 and "profile `smoke`" in verdict.lower()
     n_gal = int(both['n_images'].iloc[0])
     assert f'chance Recall@1 = {100 / n_gal:.1f} %' in verdict and f'gallery {n_gal} images' in (run/'tables'/'table2.md').read_text()
     assert 'reproduced within' not in verdict
@@ -97,18 +98,13 @@ def _check_run(run):
     return metrics, prov, verdict
 
 
-@pytest.fixture(scope='module')
-def synthetic_run(tmp_path_factory):
-    "One smoke run on synthetic data, shared by the tests of this module (the cache as in conftest's `isolated_cache`)."
-    old = os.environ.get('MEDREPRO_CACHE')
-    os.environ['MEDREPRO_CACHE'] = str(tmp_path_factory.getbasetemp()/'cache')
-    try: return run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=tmp_path_factory.mktemp('no-data'),
-                          synthetic='auto', runs_dir=tmp_path_factory.mktemp('runs'))
-    finally:
-        if old is None: os.environ.pop('MEDREPRO_CACHE')
-        else: os.environ['MEDREPRO_CACHE'] = old
+@pytest.fixture
+def synthetic_run(smoke_run):
+    "The session's smoke run on synthetic data (conftest's `smoke_run`), shared by the tests of this module."
+    return smoke_run('crossattn-fusion')
 
 
+@pytest.mark.e2e
 def test_smoke_synthetic(synthetic_run):
     run = synthetic_run
     metrics, prov, verdict = _check_run(run)
@@ -123,6 +119,7 @@ def test_smoke_synthetic(synthetic_run):
     assert ex['reference'].str.contains('circle|square|triangle').all()   # the shape scenes were read back
 
 
+@pytest.mark.e2e
 @pytest.mark.real
 def test_smoke_real(tmp_runs, shared_data):
     t0 = time.time()
@@ -138,6 +135,7 @@ def test_smoke_real(tmp_runs, shared_data):
     assert _table(run, 'table2_both_directions')['n_images'].iloc[0] == 8   # smoke: 8 test images in the gallery
 
 
+@pytest.mark.e2e
 def test_evaluate_external(synthetic_run, tmp_path):
     """External validation: the synthetic smoke run's checkpoints scored on another copy of the data (the real samples
     when present, else a differently seeded synthetic copy in the real folders), training nothing."""
@@ -159,6 +157,7 @@ def test_evaluate_external(synthetic_run, tmp_path):
     assert 'external evaluation' in (ev/'notes'/'verdict.md').read_text() and 'SYNTHETIC' in (ev/'notes'/'verdict.md').read_text()
 
 
+@pytest.mark.e2e
 def test_missing_checkpoint(synthetic_run, tmp_path):
     "An external evaluation whose run lacks a checkpoint fails with the file's name."
     import shutil
@@ -171,12 +170,14 @@ def test_missing_checkpoint(synthetic_run, tmp_path):
     with pytest.raises(MedreproError, match='M4C-seed0'): evaluate(broken, other)
 
 
+@pytest.mark.e2e
 def test_same_seed_same_metrics(synthetic_run, tmp_path):
     "Two smoke runs with the same seed on CPU write identical metrics (the random DenseNet121 is seeded; no timings)."
     again = run_paper('crossattn-fusion', 'smoke', device='cpu', data_root=tmp_path/'no-data', synthetic='auto', runs_dir=tmp_path/'runs')
     assert _read(again, 'metrics.json') == _read(synthetic_run, 'metrics.json')
 
 
+@pytest.mark.e2e
 def test_refuses_unfit_weights(tmp_path):
     "A weights file made for another network (here a resnet18 state_dict) stops the run with one line naming the file and the counts."
     import timm, torch
@@ -202,8 +203,9 @@ def check_learns(run):
     assert 'does not beat the trivial predictor' not in verdict.lower()
 
 
+@pytest.mark.learning
 @pytest.mark.real
-def test_learns_real(tmp_runs, shared_data):
+def test_learns_real(tmp_runs, shared_data, one_thread):
     """With the ImageNet stand-in, the proposed model's text-to-image retrieval on the real COCO sample beats chance by a
     clear margin (`metrics.learning_check`); a collapsed model fails `check_learns`."""
     t0 = time.time()   # MEDREPRO_TEST_PARAMS='{"lr": 100}' forces a collapse by hand: the test must then fail
@@ -228,6 +230,7 @@ def test_collapsed_matcher_fails_check(tmp_path):
     with pytest.raises(AssertionError, match='collapsed'): check_learns(tmp_path)
 
 
+@pytest.mark.e2e
 def test_flickr30k_vqa_v2_formats(tmp_path):
     """Where the data root holds Flickr30k (Karpathy) and VQA v2, the notebook reads them and fills the paper's Flickr30k
     rows of Tables 1-2 and a VQA v2 accuracy table (tiny synthetic folders in those formats, profile smoke)."""
