@@ -29,10 +29,11 @@ __all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'HEADS', 'Study', 'start_stud
            'train_table1', 'row', 'roles', 'table1', 'learning', 'weights_sources', 'not_comparable', 'table1_context',
            'stand_in_note', 'lfs_note', 'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants',
            'panel_title', 'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims',
-           'ablation_grid', 'ablation', 'efficiency', 'efficiency_verdict', 'leakage_data', 'probe_features',
-           'train_probe', 'leakage_row', 'leakage', 'leakage_verdict', 'leakage_note', 'head_input', 'head_model',
-           'fit_head', 'out_of_fold', 'head_predictions', 'head_learning', 'head_estimates', 'head_settings',
-           'head_claims', 'variants_line', 'claims_note', 'closing_note', 'claim_metrics', 'log_metrics']
+           'ablation_grid', 'ablation_caption', 'ablation', 'efficiency', 'efficiency_verdict', 'leakage_data',
+           'probe_features', 'train_probe', 'leakage_row', 'leakage', 'leakage_verdict', 'leakage_note', 'head_input',
+           'head_model', 'fit_head', 'out_of_fold', 'head_predictions', 'head_learning', 'head_estimates',
+           'head_settings', 'head_claims', 'variants_line', 'claims_note', 'closing_note', 'claim_metrics',
+           'log_metrics']
 
 # %% ../nbs/12b_study_iconvnext.ipynb #5bb5d5c7
 _SETUP = PAPERS['iconvnext']['setup']   # the paper's own settings, typed once in the registry
@@ -376,6 +377,11 @@ def ablation_grid(icn:dict)->dict:
     return {'ICN-T (GAP+GMP, SE, L_fs)': dict(icn), 'GAP only': dict(icn, pool='avg'), 'no SEVector': dict(icn, se=False),
             'no L_fs': dict(icn, lam=0.0), 'none (GAP, no SE, no L_fs)': dict(icn, pool='avg', se=False, lam=0.0)}
 
+def ablation_caption(epochs:int, steps:int)->str:
+    "The ablation table's caption, with the step cap when there is one."
+    cap = f', at most {steps} steps per epoch' if steps else ''
+    return f"Ablation of ICN-T ({epochs} epoch{'s' if epochs != 1 else ''} each{cap}, slice split, test)"
+
 def ablation(st:Study)->pd.DataFrame|None:
     "Train every ablation variant (none with `eval_from` or `ablation_epochs=0`); their test metrics, saved as `tables/ablation`."
     ae, st.abl = st.cfg['ablation_epochs'], {}
@@ -383,7 +389,7 @@ def ablation(st:Study)->pd.DataFrame|None:
     for k, kw in ({} if st.eval_from or not ae else ablation_grid(st.icn)).items():
         key = f'ICN-T|{st.seeds[0]}' if k.startswith('ICN-T') and same else f'ablation {k}'
         st.abl[k] = row((st.R[key] if key in st.R else train(st, key, 'ICN-T', epochs=ae, steps=st.cfg['ablation_steps'], **kw))['metrics'])
-    if st.abl: return st.run.save_table(pd.DataFrame(st.abl).T.round(4), 'ablation', f'Ablation of ICN-T ({ae} epochs each, slice split, test)')
+    if st.abl: return st.run.save_table(pd.DataFrame(st.abl).T.round(4), 'ablation', ablation_caption(ae, st.cfg['ablation_steps']))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #642df02c
 def efficiency(st:Study)->pd.DataFrame:
