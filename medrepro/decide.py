@@ -225,7 +225,7 @@ def units_needed(se:float,   # standard error at the present size
                  alpha:float=0.05, power:float=0.8,
                 )->float:
     "Units that would bring the MDE down to |effect| (se scales as 1/sqrt(units)); inf when there is no effect to size."
-    if effect is None or not np.isfinite(effect) or effect == 0: return math.inf
+    if effect is None or not np.isfinite([effect, se]).all() or effect == 0: return math.inf   # NaN se: an undefined interval
     return float(math.ceil(n_units * (mde(se, alpha, power) / abs(effect)) ** 2))
 
 # %% ../nbs/07c_decide.ipynb #dec17f77
@@ -329,7 +329,7 @@ def _claim_row(claim:dict, congruence)->dict:
 def _to_decide(kind:str, ours:Estimate, target, tol:float, alpha:float, power:float)->float:
     "Units that would decide: the MDE down to `target` (ranking), or the half-width down to `tol` (value)."
     if kind == 'ranking': return units_needed(ours.se, ours.n_units, target, alpha, power)
-    if not tol or not np.isfinite(tol): return math.inf
+    if not tol or not np.isfinite([tol, ours.lo, ours.hi]).all(): return math.inf
     return float(math.ceil(ours.n_units * ((ours.hi - ours.lo) / 2 / tol) ** 2))
 
 # %% ../nbs/07c_decide.ipynb #414f9c26

@@ -1,4 +1,5 @@
-"""multiscale-resnet paper notebook: smoke runs through `medrepro.cli.run_paper` on synthetic data and on the real sample."""
+"""multiscale-resnet paper notebook: smoke runs through `medrepro.cli.run_paper` on synthetic data and on the real sample
+(test-all: markers e2e, learning)."""
 import json, os
 from pathlib import Path
 import pandas as pd
@@ -77,9 +78,10 @@ def _check_run(run:Path, synthetic:bool, rows=ROWS):
     return verdict
 
 
-def test_smoke_synthetic(tmp_runs, tmp_path):
+@pytest.mark.e2e
+def test_smoke_synthetic(smoke_run):
     "With no data root, the notebook trains all six models on the generated stand-in and says so loudly."
-    run = run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', synthetic='auto', runs_dir=tmp_runs)
+    run = smoke_run(PAPER)
     verdict = _check_run(run, synthetic=True)
     assert 'NOT comparable' in verdict and 'Synthetic' in verdict
     assert list(_json(run, 'provenance.json')['data']) == ['synthetic-cxr14']
@@ -88,6 +90,7 @@ def test_smoke_synthetic(tmp_runs, tmp_path):
     assert _data(prov)['patients'] < _data(prov)['images']
 
 
+@pytest.mark.e2e
 @pytest.mark.real
 def test_smoke_real_sample(shared_data, tmp_runs):
     "On the real 64 px NIH sample: real data, patient-wise split, and the report says it is not comparable."
@@ -98,28 +101,18 @@ def test_smoke_real_sample(shared_data, tmp_runs):
     assert '64px' in verdict and 'not comparable' in verdict
 
 
-def test_single_label_framing(tmp_runs, tmp_path):
-    "The single-label framing (15 classes, rarest finding wins) runs end to end with class-weighted cross-entropy."
-    run = run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs,
-                    params=dict(framing='single-label', models=['ResNet', MS], ablation=[]))
-    per_class = pd.read_csv(run/'tables'/'per_label_auroc.csv', index_col=0)
-    assert 'Majority class (trivial)' in pd.read_csv(run/'tables'/'table1.csv', index_col=0).index
-    assert per_class.index[0] == 'No Finding' and len(per_class) == 15
-    assert 'Framing `single-label`' in (run/'notes'/'verdict.md').read_text()
-
-
-def test_bad_framing_is_named(tmp_runs, tmp_path):
-    "An unknown framing fails the run with one message naming the parameter."
-    with pytest.raises(MedreproError, match='framing'):
-        run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs, params=dict(framing='binary'))
-
-
-def test_two_seeds_subset(tmp_runs, tmp_path):
-    "Two seeds with a subset of the rows (no VGG..., no plain ResNet): mean ± sd, and Grad-CAM of the first seed's model."
+@pytest.mark.e2e
+def test_single_label_framing_two_seeds_subset(tmp_runs, tmp_path):
+    """The single-label framing (15 classes, rarest finding wins, class-weighted cross-entropy) with two seeds and a
+    subset of the rows (no VGG..., no plain ResNet), in one run: mean ± sd, and Grad-CAM of the first seed's model."""
     run = run_paper(PAPER, 'smoke', 'cpu', seeds=[0, 1], data_root=tmp_path/'nodata', runs_dir=tmp_runs,
-                    params=dict(models=['DenseNet', MS], ablation=[]))
+                    params=dict(framing='single-label', models=['DenseNet', MS], ablation=[]))
     assert _json(run, 'status.json')['status'] == 'done'
     t1 = pd.read_csv(run/'tables'/'table1.csv', index_col=0)
+    per_class = pd.read_csv(run/'tables'/'per_label_auroc.csv', index_col=0)
+    assert 'Majority class (trivial)' in t1.index
+    assert per_class.index[0] == 'No Finding' and len(per_class) == 15
+    assert 'Framing `single-label`' in (run/'notes'/'verdict.md').read_text()
     cell = t1.loc[MS, 'f1 reproduced']
     assert ' ± ' in cell and 'nan' not in cell
     m = _json(run, 'metrics.json')
@@ -129,6 +122,14 @@ def test_two_seeds_subset(tmp_runs, tmp_path):
     assert not (run/'tables'/'ablation_scales.csv').exists()  # one ResNet variant only: no ablation table
 
 
+@pytest.mark.e2e
+def test_bad_framing_is_named(tmp_runs, tmp_path):
+    "An unknown framing fails the run with one message naming the parameter."
+    with pytest.raises(MedreproError, match='framing'):
+        run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs, params=dict(framing='binary'))
+
+
+@pytest.mark.e2e
 def test_models_without_multiscale(tmp_runs, tmp_path):
     "A subset without the multi-scale model runs to the end (no ROC / Grad-CAM); a weights_file (e.g. a medical ResNet) is used; unknown rows are named."
     import timm, torch
@@ -145,9 +146,12 @@ def test_models_without_multiscale(tmp_runs, tmp_path):
         run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs, params=dict(models=['AlexNet']))
 
 
+@pytest.mark.e2e
 @pytest.mark.real
 def test_eval_from_real_sample(shared_data, tmp_runs, tmp_path):
-    "Train a smoke run on the synthetic copy, then score its checkpoints on every film of the real sample, training nothing."
+    """Train a smoke run of two rows on the synthetic copy, then score its checkpoints on every film of the real sample,
+    training nothing. (Not the session's shared six-row run: scoring its six models on the 800 films took 747 s at
+    load 7, far more than training two rows at smoke size.)"""
     rows = ['ResNet', MS]
     run = run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs, params=dict(models=rows, ablation=[]))
     ev = evaluate(run, shared_data)
@@ -170,18 +174,28 @@ def test_eval_from_real_sample(shared_data, tmp_runs, tmp_path):
         evaluate(run, shared_data, name='again')
 
 
+@pytest.mark.e2e
 def test_weights_file_that_does_not_fit_is_refused(tmp_runs, tmp_path):
-    "A weights file that does not fit the backbone (a ResNet-18 state_dict for the stand-in, or junk) stops the run with one line naming the file and the counts."
+    "A weights file that does not fit the backbone (a ResNet-18 state_dict for the stand-in) stops the run with one line naming the file and the counts."
     import timm, torch
-    files = {'resnet18.pth': timm.create_model('resnet18').state_dict(), 'junk.pth': {'a': torch.zeros(3), 'b': torch.ones(2, 2)}}
-    for name, state in files.items():
-        torch.save(state, tmp_path/name)
-        with pytest.raises(MedreproError) as e:
-            run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs,
-                      params=dict(models=[MS], ablation=[], n_cam=0, weights_file=str(tmp_path/name)))
-        msg = str(e.value)
-        assert f'{tmp_path/name}: weights do not fit' in msg and 'missing' in msg and 'unexpected' in msg, msg
-        assert '\n' not in msg and 'Traceback' not in msg
+    torch.save(timm.create_model('resnet18').state_dict(), tmp_path/'resnet18.pth')
+    with pytest.raises(MedreproError) as e:
+        run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs,
+                  params=dict(models=[MS], ablation=[], n_cam=0, weights_file=str(tmp_path/'resnet18.pth')))
+    msg = str(e.value)
+    assert f"{tmp_path/'resnet18.pth'}: weights do not fit" in msg and 'missing' in msg and 'unexpected' in msg, msg
+    assert '\n' not in msg and 'Traceback' not in msg
+
+
+def test_junk_weights_file_is_refused(tmp_path):
+    "A file of unrelated tensors given as the stand-in's weights: one line naming the file and the counts (the check the notebook calls)."
+    import timm, torch
+    from medrepro.core import load_pretrained
+    torch.save({'a': torch.zeros(3), 'b': torch.ones(2, 2)}, tmp_path/'junk.pth')
+    with pytest.raises(MedreproError) as e:
+        load_pretrained(timm.create_model(STAND_IN, num_classes=0), STAND_IN, weights_file=tmp_path/'junk.pth')
+    msg = str(e.value)
+    assert f"{tmp_path/'junk.pth'}: weights do not fit" in msg and 'missing' in msg and 'unexpected' in msg and '\n' not in msg, msg
 
 
 # The learning test: the multi-scale model on the stand-in, trained for a few epochs on the synthetic films (whose
@@ -192,7 +206,8 @@ LEARN = dict(models=[MS], ablation=[], n_cam=0, max_images=10_000, image_size=64
 LEARN |= json.loads(os.environ.get('MS_LEARN_OVERRIDE', '{}'))
 
 
-def test_multiscale_model_learns_synthetic_lesions(tmp_runs, tmp_path):
+@pytest.mark.learning
+def test_multiscale_model_learns_synthetic_lesions(tmp_runs, tmp_path, one_thread):
     "The multi-scale model beats the trivial predictor (mean AUROC 0.5) by a clear margin, and the verdict says it learned."
     run = run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs, params=LEARN)
     c = _json(run, 'metrics.json')['learning'][MS]
@@ -201,7 +216,8 @@ def test_multiscale_model_learns_synthetic_lesions(tmp_runs, tmp_path):
     assert 'learns the synthetic structure' in (run/'notes'/'verdict.md').read_text()
 
 
-def test_collapsed_model_is_flagged(tmp_runs, tmp_path):
+@pytest.mark.learning
+def test_collapsed_model_is_flagged(tmp_runs, tmp_path, one_thread):
     "An absurd learning rate collapses the model: the learning check and the verdict say so."
     run = run_paper(PAPER, 'smoke', 'cpu', data_root=tmp_path/'nodata', runs_dir=tmp_runs,
                     params=dict(models=[MS], ablation=[], n_cam=0, lr=1e3))
