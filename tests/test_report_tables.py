@@ -113,6 +113,16 @@ TABLES = {   # paper -> {table name: (table, caption)}; the kinds and names that
         'per_cell_type': (T({'cort': {'images': 2, 'Mask R-CNN + NMS': .0012}}, 'type'), 'Competition score per cell type'),
         'ensemble_weights': (T({0: dict(yolox=0., maskrcnn=.25, upernet=.75, score=.0023)}), 'Ensemble weight grid')},
 }
+for _p in ('multiscale-resnet', 'crossattn-fusion', 'neuron-ensemble'): TABLES[_p]['claims'] = TABLES['iconvnext']['claims']   # one `decide.claims_table` shape
+TABLES['neuron-ensemble']['image_scores'] = (T({0: dict(image='synth0001', seed=0, configuration='Mask R-CNN + NMS', score=0., dice=0., instances=17)}),
+                                             'Per test image, configuration and seed: competition score, foreground Dice, instances')
+TABLES['crossattn-fusion'].update(
+    claims_learning=(T({0: dict(task='matching', model='Proposed', trivial='the same caption first for every image', trivial_score=1.3, margin=0.,
+                                lo=-3.9, hi=3.9, learns=False, one_answer=False, sentence='Proposed does not beat it.')}),
+                     'Each matcher and VQA model against its best trivial predictor'),
+    image_dependence=(T({'Proposed': dict(distinct=1., changed=0., gain=0., lo=0., hi=0., n_images=77, n_seeds=1, uses_image=False,
+                                          sentence='Proposed writes the same captions whatever the image.')}),
+                      "Does each captioner's caption change with the image?"))
 
 
 def make_run(runs:Path, paper:str, name:str, tables:dict)->Path:
