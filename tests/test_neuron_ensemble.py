@@ -74,7 +74,7 @@ def _check_run(run, synthetic, cell_types, max_images=8):
     # learning check: every configuration against the trivial predictors; the verdict flags a main model that does not beat them
     L = m['learning']
     assert set(L) == set(m['scores']) and m['main_model'] == ROWS[2]
-    for v in L.values(): assert v['margin'] == pytest.approx(v['score'] - v['trivial_score']) and v['noise_bound'] > 0
+    for v in L.values(): assert v['margin'] == pytest.approx(v['score'] - v['trivial_score']) and v['noise_bound'] >= 0   # a half-width: 0 when the row and its trivial mask score 0 everywhere
     assert ('not beat the trivial predictor' in verdict.lower()) == (not L[ROWS[2]]['beats_trivial'])
     assert ('Not counted: test vs private' in verdict) == (cols == ['test'] and 'Δ' in ''.join(t1.columns))   # one test column, counted once
     return m
