@@ -1,4 +1,4 @@
-# The two commands of the README: `make demo` and `make test`. Both create .venv and install once.
+# The commands of the README: `make demo`, `make test` and `make test-all`. Each creates .venv and installs once.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo docs test test-nbs test-py bench export clean-nbs report
+.PHONY: install demo docs test test-all test-nbs test-py test-py-all bench export clean-nbs report
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,14 +38,23 @@ docs: install
 	@test -d runs/labs || { echo "no executed labs yet: medrepro lab all runs each lab once (a few minutes each)"; $(BIN)/medrepro lab all --runs-dir runs -q; }
 	$(BIN)/medrepro docs --runs-dir runs --out _docs
 
-# The tests: notebook tests (nbdev_test), then the integration tests (pytest).
+# The tests, in two tiers (tests/conftest.py and pyproject.toml's markers say which test is where).
+# make test (<= 10 min on 2 idle cores): the notebook tests (nbdev_test), then pytest without the slow tests: unit tests,
+#   the CLI on tiny notebooks, the faults, and one paper run end to end (iconvnext smoke, shared by its checks).
+# make test-all (CI): the notebook tests, then every test: also the papermill runs of the four papers (synthetic and
+#   real data), the learning tests, the labs, the browser, SLURM, DDP and `make demo` in a fresh folder.
 test: install test-nbs test-py
+
+test-all: install test-nbs test-py-all
 
 test-nbs: install
 	$(BIN)/nbdev_test --n_workers 2
 
 test-py: install
-	$(BIN)/pytest -q -ra tests
+	$(BIN)/pytest -q -ra -m "not slow" --durations=15 tests
+
+test-py-all: install
+	$(BIN)/pytest -q -ra --durations=30 tests
 
 bench: install
 	$(BIN)/python -m benchmarks.run

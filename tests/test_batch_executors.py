@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from medrepro import cli
+from conftest import REAL_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 # `medrepro ARGS` in a fresh process; argv[1] replaces every paper's notebook
@@ -101,9 +102,17 @@ def test_usage_errors_of_the_executors(tmp_path, monkeypatch, capsys):
 
 @pytest.fixture(scope='module')
 def slurm():
-    "A running one-node SLURM (started by .ci/slurm-up when it can be); else the test is skipped with the reason."
-    r = subprocess.run(['bash', str(ROOT/'.ci'/'slurm-up')], capture_output=True, text=True, timeout=900)
-    if r.returncode: pytest.skip(f"SLURM cannot start here: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+    """A running one-node SLURM (started by .ci/slurm-up when it can be); else the test is skipped with the reason.
+    Where .ci/run already brings it up in the background, the fixture first waits for that (MEDREPRO_SLURM_UP_DONE)."""
+    done = os.environ.get('MEDREPRO_SLURM_UP_DONE')
+    if done: wait_for(lambda: Path(done).exists(), 660, f'{done} (the background .ci/slurm-up of .ci/run)')
+    # the PATH as it is (conftest hides Chromium behind a copy of the PATH made at the start, without SLURM's new programs)
+    shimmed, os.environ['PATH'] = os.environ['PATH'], REAL_PATH
+    try:
+        r = subprocess.run(['bash', str(ROOT/'.ci'/'slurm-up')], capture_output=True, text=True, timeout=900)
+        if r.returncode: pytest.skip(f"SLURM cannot start here: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+        yield
+    finally: os.environ['PATH'] = shimmed
 
 
 def wait_for(cond, timeout:float, what:str):
@@ -114,6 +123,7 @@ def wait_for(cond, timeout:float, what:str):
         time.sleep(1)
 
 
+@pytest.mark.slurm
 def test_slurm_collects_the_rows_and_a_requeued_run_resumes(tmp_path, slurm):
     """Three SLURM jobs: one requeued (`scontrol requeue`) after its first checkpoint, one left alone, one cancelled while
     pending. The batch file has all three rows; the requeued run restarted once, read its epochs back from last.pt and

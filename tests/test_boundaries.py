@@ -25,12 +25,22 @@ KNOWN = {}
 
 
 def imports(module:str)->set:
-    "Top-level names a module imports: `.engine` -> 'engine' (medrepro), `papermill` -> 'ext:papermill'."
+    """Top-level names a module imports, relative or absolute, at the top or inside a function: `.engine`,
+    `medrepro.engine`, `from . import engine`, `from medrepro import engine` and `import medrepro.engine` all give
+    'engine'; `papermill` gives 'ext:papermill'."""
     out = set()
     for node in ast.walk(ast.parse((PKG/f'{module}.py').read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level: out.add((node.module or '').split('.')[0])
-        elif isinstance(node, ast.ImportFrom): out.add('ext:' + node.module.split('.')[0])
-        elif isinstance(node, ast.Import): out.update('ext:' + a.name.split('.')[0] for a in node.names)
+        if isinstance(node, ast.ImportFrom):
+            name = node.module or ''
+            own = node.level or name == 'medrepro' or name.startswith('medrepro.')
+            if not own: out.add('ext:' + name.split('.')[0]); continue
+            sub = name if node.level else name.removeprefix('medrepro').lstrip('.')
+            if sub: out.add(sub.split('.')[0])
+            else: out.update(a.name for a in node.names)        # `from . import engine`, `from medrepro import engine`
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                top, _, rest = a.name.partition('.')
+                out.add(rest.split('.')[0] if top == 'medrepro' and rest else 'ext:' + top)
     return out
 
 
@@ -54,7 +64,12 @@ def test_known_crossings_are_still_there():
 
 
 def test_the_check_can_fail(tmp_path, monkeypatch):
-    "A model module that imports the engine is caught."
+    "A model module that imports the engine is caught, whether the import is relative or absolute, at the top or in a function."
     (tmp_path/'models_bad.py').write_text('from .engine import fit\nimport papermill\n')
+    (tmp_path/'models_abs.py').write_text('import torch\nfrom medrepro.data_vl import words\nimport medrepro.engine as eng\n'
+                                          'from medrepro import report\nfrom . import cli\n'
+                                          'def f():\n    from medrepro.figures import fig\n    from medrepro.core import MedreproError\n')
     monkeypatch.setattr(__import__(__name__), 'PKG', tmp_path)
     assert violations('models_bad') == ['engine', 'ext:papermill']
+    assert imports('models_abs') == {'ext:torch', 'data_vl', 'engine', 'report', 'cli', 'figures', 'core'}
+    assert violations('models_abs') == ['cli', 'data_vl', 'engine', 'figures', 'report']

@@ -1,15 +1,19 @@
 """As a person would see it, in a real browser: a lab notebook opened in JupyterLab (served on the loopback address)
 renders its cells and starts its kernel, and a paper page of the documentation site shows its figures. Headless
 Chromium reads the rendered page (`--dump-dom`) and keeps a screenshot of each under the test's folder (the committed
-copies in benchmarks/screenshots/ were looked at). Skipped, saying why, where no Chromium is installed."""
+copies in benchmarks/screenshots/ were looked at). Skipped, saying why, where no Chromium is installed. test-all only
+(marker browser); the last test reads the site built from the runs of `make demo` (conftest's `demo_site`)."""
 import json, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 from medrepro.report import build_site, start_run
+from conftest import REAL_PATH, BROWSERS
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = next(filter(None, map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome'))), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason='no Chromium here (make install brings Debian\'s chromium as root)')
+# conftest hides Chromium from the PATH of the runs the tests start (no PNG copies there); the browser is on REAL_PATH
+CHROMIUM = next(filter(None, (shutil.which(b, path=REAL_PATH) for b in BROWSERS)), None)
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(CHROMIUM is None, reason='no Chromium here (make install brings Debian\'s chromium as root)')]
 
 
 def chromium(url:str, out:Path, wait_ms:int=30000)->str:
@@ -62,3 +66,12 @@ def test_site_paper_page_shows_its_figures(tmp_path):
     build_site(tmp_path/'site', tmp_path/'runs', tmp_path/'no-nbs')
     dom = chromium((tmp_path/'site'/'papers'/'iconvnext.html').as_uri(), tmp_path/'site-paper.png', 8000)
     assert 'class="main-svg"' in dom and 'SYNTHETIC DATA' in dom        # plotly drew the figure offline; the banner is there
+
+
+@pytest.mark.demo
+def test_demo_site_paper_page_in_the_browser(demo_site, tmp_path):
+    "The documentation site over the runs of `make demo`: a paper page with its quick run's outputs draws its figures."
+    site, err = demo_site
+    assert err is None, err
+    dom = chromium((site/'papers'/'crossattn-fusion.html').as_uri(), tmp_path/'site-paper-crossattn-fusion.png')
+    assert dom.count('class="main-svg"') >= 2 and 'SYNTHETIC DATA' in dom, 'the figures of the quick run are not drawn'

@@ -1,5 +1,6 @@
 """Several processes per training run (engine.fit with nproc, medrepro run --nproc): 2 gloo processes on the CPU give
-the numbers of 1 process, resume, report a child's error, and a paper run records its world size."""
+the numbers of 1 process, resume, report a child's error, and a paper run records its world size. test-all only
+(marker ddp), but for the usage error of --nproc."""
 import json
 import pytest
 import torch
@@ -35,6 +36,7 @@ def _same(a, b):
     assert max((x - y).abs().max().item() for x, y in zip(ma.state_dict().values(), mb.state_dict().values())) < TOL
 
 
+@pytest.mark.ddp
 def test_two_processes_train_as_one():
     one, two = _fit(1), _fit(2)
     _same(one, two)
@@ -43,6 +45,7 @@ def test_two_processes_train_as_one():
     two[1](_data().tensors[0]).sum().backward()
 
 
+@pytest.mark.ddp
 def test_resume_under_two_processes(tmp_path):
     _fit(2, epochs=1, ckpt_dir=tmp_path)
     resumed = _fit(2, epochs=2, ckpt_dir=tmp_path)
@@ -52,6 +55,7 @@ def test_resume_under_two_processes(tmp_path):
     assert load_checkpoint(tmp_path/'last.pt')['state']['epoch'] == 2
 
 
+@pytest.mark.ddp
 def test_a_childs_error_names_its_rank():
     def step(model, batch, device):
         if torch.distributed.get_rank() == 1: raise ValueError('bad shard')
@@ -65,11 +69,12 @@ def test_cli_checks_nproc(tmp_path, capsys):
     assert 'nproc=0 must be an integer >= 1' in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.ddp
 def test_cli_smoke_run_with_two_processes(tmp_runs, tmp_path):
     "medrepro run iconvnext --profile smoke --nproc 2 (synthetic data) completes and records world_size 2."
     rc = main(['run', 'iconvnext', '--profile', 'smoke', '--device', 'cpu', '--nproc', '2', '--runs-dir', str(tmp_runs),
-               '--run-id', 'n2', '--data-root', str(tmp_path/'no-data'), '-q'])
+               '--run-id', 'n2', '--data-root', str(tmp_path/'no-data'), '-q',
+               '-p', 'ablation_epochs=0', '-p', 'variants=[]'])   # Table 1's trainings only: DDP is what this checks
     run = tmp_runs/'iconvnext'/'n2'
     assert rc == 0, (run/'status.json').read_text()
     assert json.loads((run/'status.json').read_text())['status'] == 'done'

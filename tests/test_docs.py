@@ -1,7 +1,10 @@
-"""The documentation site builds from run folders and the project's notebooks, and the report links rendered notebooks."""
+"""The documentation site builds from run folders and the project's notebooks, and the report links rendered notebooks;
+and (test-all, marker demo) the site built from the runs of `make demo` shows each paper notebook with its outputs."""
 import json, shutil
 from pathlib import Path
 import nbformat
+import pytest
+from medrepro.core import PAPER_IDS
 from medrepro.cli import main
 from medrepro.report import start_run, render_report
 
@@ -43,3 +46,16 @@ def test_report_links_the_rendered_notebook(tmp_path):
     d = _done_run(tmp_path/'runs', 'iconvnext', 'smoke', True, 'X')
     page = render_report(tmp_path/'runs', tmp_path/'reports'/'index.html').read_text()
     assert 'href="../runs/iconvnext/smoke-run/iconvnext.html">executed notebook</a>' in page and (d/'iconvnext.html').exists()
+
+
+@pytest.mark.demo
+def test_site_from_the_demo_runs(demo, demo_site):
+    "After `make demo`, the site (as `medrepro docs` builds it) renders each paper notebook with its quick run's outputs, flagged synthetic."
+    (work, _, _), (site, err) = demo, demo_site
+    assert err is None, err
+    assert 'no finished run' not in (site/'index.html').read_text()
+    for paper in PAPER_IDS:
+        (run,) = [p.parent for p in (work/'runs'/paper).glob('*/params.json')]
+        page = (site/'papers'/f'{paper}.html').read_text()
+        assert f'Rendered from run <code>{run.name}</code> (profile <code>quick</code>' in page, paper
+        assert 'SYNTHETIC DATA: no number on this page' in page and 'plotly-graph-div' in page, paper
