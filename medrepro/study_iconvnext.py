@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch, timm
 from IPython.display import display, Markdown
 from plotly.subplots import make_subplots
 from torch.utils.data import DataLoader, Subset, TensorDataset
-from .core import seed_everything, load_pretrained, PACKAGED_WEIGHTS
+from .core import seed_everything, load_pretrained, PACKAGED_WEIGHTS, set_threads
 from .registry import PAPERS, dataset_info, paper_table
 from .data import readable_images, locate_dataset, split_random, split_by_unit, check_leakage, unit_folds
 from .data_mri import read_mri_folder, sample_subset, make_synthetic_mri, MRISlices, PAPER_SUBSET
@@ -580,7 +580,9 @@ def head_claims(st:Study)->pd.DataFrame:
     "Train `HEADS` on the frozen features by subject-grouped folds and seeds; save the learning check and the claims table."
     if st.eval_from: st.claims = st.head_learn = None; return None   # `medrepro evaluate` trains nothing
     (f, y), units = probe_features(st, st.ldata), st.ldata['sub'].subject_id.to_numpy()
-    preds, folds = head_predictions(f, y, units, HEADS, **head_settings(st.cfg))
+    n = set_threads()
+    try: set_threads(1); preds, folds = head_predictions(f, y, units, HEADS, **head_settings(st.cfg))   # small heads: one thread is fastest
+    finally: set_threads(n)
     learn = head_learning(preds, y, units)
     st.head_learn = st.run.save_table(learn, 'head_learning', 'Each head on frozen features against the best trivial predictor (accuracy, by subject and seed)')
     est = head_estimates(preds, y, units, PAPERS['iconvnext']['claim_list'], next(iter(folds.values())))
