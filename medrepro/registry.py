@@ -268,6 +268,7 @@ def _claim(paper:str, # the paper id; its registry tables hold the numbers
 _c = partial(_claim, 'multiscale-resnet', table='table1', metric='f1',
              note="'ResNet' is the paper's multi-scale ResNet; its test-set size is not given; F1 is read as the macro mean "
                   "over labels (the paper does not say how it averages)")
+_q_scales = 'The lesion areas of rare diseases may vary in size, and traditional single-scale features are difficult to effectively cover all pathological features.'
 _rank = "the five networks' order on F1 (the paper gives the same order on all four metrics); " \
         "'ResNet' is the paper's multi-scale ResNet; its test-set size is not given; F1 read as the macro mean over labels"
 _own = ("no number in the paper; 'ResNet' is the paper's multi-scale ResNet, and `b` names the ResNet the same run trains "
@@ -288,10 +289,10 @@ PAPERS['multiscale-resnet']['claim_list'] = [
     _c(id='inception-beats-vgg', a='Inception', b='VGG', where='Section 4.3, Table 1', note=_rank,
        quote='Compared with VGG, Inception can handle lesions of different sizes more flexibly, so it has achieved better performance in classification tasks.'),
     _c(id='multiscale-beats-single-scale', a='ResNet', b='ResNet (single-scale)', table=None, where='Section 3',
-       quote='The lesion areas of rare diseases may vary in size, and traditional single-scale features are difficult to effectively cover all pathological features.',
+       quote=_q_scales,
        note=_own + "; `b`: the same backbone on the base scale alone (runs name it 'ResNet')"),
     _c(id='multiscale-beats-largest-scale', a='ResNet', b='ResNet (largest scale)', table=None, where='Section 3',
-       quote='The lesion areas of rare diseases may vary in size, and traditional single-scale features are difficult to effectively cover all pathological features.',
+       quote=_q_scales,
        note=_own + "; `b`: the same backbone on the multi-scale model's largest scale alone, so that more pixels alone do not win"),
     _c(id='transfer-learning-helps', a='ResNet', b='ResNet (random init)', table=None, where='Section 3',
        quote='Through transfer learning, the model can quickly adapt to the rare disease classification task, shorten the training time and improve the classification effect.',

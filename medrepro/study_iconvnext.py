@@ -578,7 +578,7 @@ def head_settings(cfg:dict)->dict:
 
 def head_claims(st:Study)->pd.DataFrame:
     "Train `HEADS` on the frozen features by subject-grouped folds and seeds; save the learning check and the claims table."
-    if st.eval_from: st.claims = st.head_learn = None; return None   # `medrepro evaluate` trains nothing
+    if st.eval_from: return None   # `medrepro evaluate` trains nothing (`Study` starts with no claims)
     (f, y), units = probe_features(st, st.ldata), st.ldata['sub'].subject_id.to_numpy()
     n = set_threads()
     try: set_threads(1); preds, folds = head_predictions(f, y, units, HEADS, **head_settings(st.cfg))   # small heads: one thread is fastest
