@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo docs test test-all test-nbs test-py test-py-all bench export clean-nbs report
+.PHONY: install demo docs docs-student docs-inputs test test-all test-nbs test-py test-py-all bench export clean-nbs report
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,13 +30,19 @@ demo: install
 	$(BIN)/medrepro batch --profiles quick --devices cpu; rc=$$?; \
 	$(BIN)/medrepro report --out reports/index.html && exit $$rc
 
-# The documentation site (_docs/index.html): each paper notebook WITH the outputs of its newest finished run in runs/
-# (make demo makes them when there are none), the labs executed by `medrepro lab` (made when there are none), the library
-# notebooks and the report. Static HTML, offline.
-docs: install
+# The course book (_docs/html/index.html, its source in _docs/source), built by Sphinx + myst-nb + sphinx-book-theme, offline:
+# each paper notebook WITH the outputs of its newest finished run in runs/ (make demo makes them when there are none), the
+# labs executed by `medrepro lab` (made when there are none), the report, the library notebooks and, set apart, the
+# lecturer's part (each lab's instructor notes and answers). make docs-student: the students' half alone (_docs/student/html).
+docs: install docs-inputs
+	$(BIN)/medrepro docs --runs-dir runs --out _docs
+
+docs-student: install docs-inputs
+	$(BIN)/medrepro docs --runs-dir runs --audience student --out _docs/student
+
+docs-inputs: install
 	@test -d runs || { echo "no runs/ yet: make demo runs every paper at profile quick first"; $(MAKE) demo; }
 	@test -d runs/labs || { echo "no executed labs yet: medrepro lab all runs each lab once (a few minutes each)"; $(BIN)/medrepro lab all --runs-dir runs -q; }
-	$(BIN)/medrepro docs --runs-dir runs --out _docs
 
 # The tests, in two tiers (tests/conftest.py and pyproject.toml's markers say which test is where).
 # make test (<= 10 min on 2 idle cores): the notebook tests (nbdev_test), then pytest without the slow tests: unit tests,

@@ -16,14 +16,14 @@ from . import __version__
 from .distributed import check_nproc, nproc_environ
 from .core import (PAPER_IDS, PROFILES, DEVICES, MedreproError, ParamError, check_choice, get_device, project_root,
                            data_root, cache_dir, _same_kind, safe_load, fit_state, head_names)
-from .registry import DATASETS, PAPERS
-from .report import render_report, build_site
+from .registry import DATASETS, PAPERS, paper_profiles
+from .report import render_report, build_book, AUDIENCES
 
 # %% auto #0
 __all__ = ['MODEL_PARAMS', 'WEIGHTS_PARAMS', 'NEEDS_JAVA', 'LAYOUT_CHECKS', 'EXECUTORS', 'EXIT_CODES', 'paper_notebook',
-           'available_papers', 'parse_value', 'notebook_profiles', 'check_model_name', 'check_weights_file',
-           'check_values', 'check_params', 'param_table', 'RunFailed', 'check_data', 'check_eval_from', 'run_paper',
-           'batch', 'evaluate', 'available_labs', 'run_lab', 'dataset_status', 'list_table', 'main']
+           'available_papers', 'parse_value', 'check_model_name', 'check_weights_file', 'check_values', 'check_params',
+           'param_table', 'RunFailed', 'check_data', 'check_eval_from', 'run_paper', 'batch', 'evaluate',
+           'available_labs', 'run_lab', 'dataset_status', 'list_table', 'main']
 
 # %% ../nbs/10_cli.ipynb #08b5efe9
 def paper_notebook(paper:str)->Path:
@@ -42,48 +42,10 @@ def parse_value(s:str):
     except (ValueError, SyntaxError): return s
 
 # %% ../nbs/10_cli.ipynb #014e9a3f
-class _Opaque:
-    "A value the PROFILES cell takes from elsewhere (an import): shown by its name, its type unknown."
-    def __init__(self, name:str): self.name = name
-    def __repr__(self): return self.name
-    def __call__(self, *args, **kwargs): return self
-    def __getitem__(self, k): return self
-    def __getattr__(self, k):
-        if k.startswith('__'): raise AttributeError(k)
-        return _Opaque(f'{self.name}.{k}')
-
-class _Names(dict):
-    "The namespace the PROFILES cell is evaluated in: an unknown name is `_Opaque`."
-    def __missing__(self, k): return _Opaque(k)
-
-_IMPORTED = r'^from\s+medrepro[\w.]*\s+import\s+\(?[^)]*?\bPROFILES\b'   # `from medrepro.x import (..., PROFILES`
-
-def _imported_profiles(src:str)->dict:
-    "The dict that a `from medrepro.x import ..., y as PROFILES` statement of the cell `src` binds to `PROFILES`."
-    for node in ast.parse(src).body:
-        names = [a.name for a in getattr(node, 'names', []) if (a.asname or a.name) == 'PROFILES']
-        if isinstance(node, ast.ImportFrom) and names: return dict(getattr(importlib.import_module(node.module), names[0]))
-
-def _profiles_source(nb:Path)->str:
-    "Source of the first code cell of `nb` that assigns or imports `PROFILES` ('' if none)."
-    cells = nbformat.read(str(nb), as_version=4).cells
-    found = lambda s: re.search(r'^PROFILES\s*=', s, re.M) or re.search(_IMPORTED, s, re.M)
-    return next((c.source for c in cells if c.cell_type == 'code' and found(c.source)), '')
-
-def notebook_profiles(nb:Path, # a paper notebook
-                     )->dict:
-    "The notebook's `PROFILES` dict (profile -> settings), read without a kernel; `{}` when it has none."
-    src = _profiles_source(nb)
-    if re.search(_IMPORTED, src, re.M): return _imported_profiles(src)
-    try: body = ast.parse(src).body
-    except SyntaxError: return {}
-    ns = _Names(dict=dict, list=list, tuple=tuple, PAPERS=PAPERS)
-    for st in body:
-        if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)): continue
-        try: ns[st.targets[0].id] = eval(compile(ast.Expression(st.value), str(nb), 'eval'), {'__builtins__': {}}, ns)
-        except Exception: continue
-        if st.targets[0].id == 'PROFILES': return ns['PROFILES']
-    return {}
+def _profiles(declared:dict, # a notebook's parameters, as `papermill.inspect_notebook` reads them
+             )->dict:
+    "The registry's profile table (profile -> knob -> value) of the paper the notebook runs: its `paper` parameter."
+    return paper_profiles(parse_value(declared['paper']['default']))
 
 # %% ../nbs/10_cli.ipynb #88c51929
 MODEL_PARAMS = ('backbone', 'resnest_backbone')   # parameters whose value is a timm model name (and the values of `arch`)
@@ -129,13 +91,15 @@ def check_weights_file(name:str, # the parameter, for the message
 # %% ../nbs/10_cli.ipynb #f1d18ce5
 def _settings(nb:Path, params:dict, profile:str|None)->dict:
     "The values a run will use: the notebook's defaults, its profile's values where the default is None, and `params` over both."
-    base, prof = {k: parse_value(d['default']) for k, d in pm.inspect_notebook(str(nb)).items()}, notebook_profiles(nb).get(profile, {})
+    declared = pm.inspect_notebook(str(nb))
+    base, prof = {k: parse_value(d['default']) for k, d in declared.items()}, _profiles(declared).get(profile, {})
     return {**base, **{k: v for k, v in prof.items() if base.get(k) is None}, **{k: v for k, v in params.items() if v is not None}}
 
 def _also(nb:Path, k:str)->tuple:
     "The values of model parameter `k` in the notebook's default and profiles that are no timm name (e.g. 'auto')."
     import timm
-    vals = [parse_value(pm.inspect_notebook(str(nb))[k]['default']), *(p.get(k) for p in notebook_profiles(nb).values())]
+    declared = pm.inspect_notebook(str(nb))
+    vals = [parse_value(declared[k]['default']), *(p.get(k) for p in _profiles(declared).values())]
     return tuple(dict.fromkeys(v for v in vals if isinstance(v, str) and not timm.is_model(v)))
 
 def _weights_targets(value, s:dict)->list:
@@ -165,14 +129,14 @@ def _references(declared:dict, profiles:dict, k:str, profile:str|None)->list:
     default = parse_value(declared[k]['default'])
     if default is not None: return [('its default', default)]
     order = [profile, *(p for p in profiles if p != profile)] if profile in profiles else list(profiles)
-    return [(f'profile {p!r}', profiles[p][k]) for p in order if not isinstance(profiles[p].get(k), (type(None), _Opaque))]
+    return [(f'profile {p!r}', profiles[p][k]) for p in order if profiles[p].get(k) is not None]
 
 def check_params(nb:Path, # the paper notebook
                  params:dict, # name -> value
                  profile:str|None=None, # the profile the run uses (its values are the first reference)
                 )->dict:
-    "Validate `params` against the notebook's parameters cell and `PROFILES` (names and types), then their values (`check_values`); return them."
-    declared, profiles = pm.inspect_notebook(str(nb)), notebook_profiles(nb)
+    "Validate `params` against the notebook's parameters cell and the paper's profiles (names and types), then their values (`check_values`); return them."
+    declared = pm.inspect_notebook(str(nb)); profiles = _profiles(declared)
     for k, v in params.items():
         if k not in declared: raise ParamError(f"parameter {k!r} is not declared by {nb.name} (known: {', '.join(declared)})")
         refs = _references(declared, profiles, k, profile)
@@ -186,7 +150,7 @@ def check_params(nb:Path, # the paper notebook
 def param_table(nb:Path, # a paper notebook
                )->pd.DataFrame:
     "One row per parameter: default, the value in each profile, and the comment of the parameters cell."
-    declared, profiles = pm.inspect_notebook(str(nb)), notebook_profiles(nb)
+    declared = pm.inspect_notebook(str(nb)); profiles = _profiles(declared)
     rows = {k: {'default': d['default'], **{p: repr(v[k]) if k in v else '' for p, v in profiles.items()}, 'comment': d['help']}
             for k, d in declared.items()}
     return pd.DataFrame.from_dict(rows, orient='index').rename_axis('parameter')
@@ -504,15 +468,13 @@ def dataset_status(name:str, # registry name of a real dataset
 
 def list_table(root:str|Path|None=None, # data root
               )->pd.DataFrame:
-    "One row per paper and dataset: the notebook's profiles, the dataset and where it is found."
+    "One row per paper and dataset: the paper's profiles, the dataset and where it is found."
     rows = []
     for paper in PAPER_IDS:
-        nb = project_root()/'nbs'/'papers'/f'{paper}.ipynb'
-        profiles = ', '.join(notebook_profiles(nb)) if nb.exists() else '(no notebook yet)'
         for name, d in DATASETS.items():
             if paper in d['papers'] and not d.get('synthetic'):
                 status, folder = dataset_status(name, root)
-                rows.append(dict(paper=paper, profiles=profiles, dataset=name, data=status, folder=str(folder)))
+                rows.append(dict(paper=paper, profiles=', '.join(paper_profiles(paper)), dataset=name, data=status, folder=str(folder)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_cli.ipynb #560500ac
@@ -597,9 +559,10 @@ def _parser()->argparse.ArgumentParser:
     lb.add_argument('--runs-dir', default='runs', help='the executed labs go to <runs-dir>/labs/<lab>/ (default runs/)')
     lb.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE', help='a lab parameter, e.g. -p max_images=2')
     lb.add_argument('-q', '--quiet', action='store_true', help='no progress on stderr')
-    d = _sub(sub, 'docs', 'build the static documentation site: papers with outputs, labs, library, report')
+    d = _sub(sub, 'docs', "build the course book (Sphinx, myst-nb): papers with outputs, labs, report, library; the lecturer's part set apart")
     d.add_argument('--runs-dir', default='runs', help="run folders; each paper's newest finished run (quick first) is rendered (default runs/)")
-    d.add_argument('--out', default='_docs', help='the site folder (default _docs/)')
+    d.add_argument('--out', help='the site folder (default _docs/; _docs/student/ for --audience student)')
+    d.add_argument('--audience', default='lecturer', choices=AUDIENCES, help="lecturer: the whole book, each lab's instructor notes and answers set apart (default); student: the students' half alone")
     return ap
 
 def _kv(items)->dict:
@@ -635,7 +598,7 @@ def _cmd_list(a)->int:
 
 def _cmd_docs(a)->int:
     if not Path(a.runs_dir).is_dir(): raise MedreproError(f"--runs-dir {a.runs_dir}: no such folder (`make demo` makes runs/)")
-    print(build_site(a.out, a.runs_dir)); return 0
+    print(build_book(a.out or ('_docs' if a.audience == 'lecturer' else '_docs/student'), a.runs_dir, audience=a.audience)); return 0
 
 def _cmd_lab(a)->int:
     for lab in (available_labs() if a.labs == ['all'] else a.labs): print(run_lab(lab, a.data_root, a.runs_dir, _kv(a.param), a.quiet))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #e3f069b5
 from __future__ import annotations
-import os, re, sys, json, random, hashlib, importlib, platform, subprocess, warnings, datetime
+import os, re, sys, json, random, difflib, hashlib, importlib, platform, subprocess, warnings, datetime
 from importlib import metadata
 from pathlib import Path
 import numpy as np
@@ -104,7 +104,9 @@ def profile_config(profiles:dict, # profile name -> dict of settings
     "The settings of `profile`, with the non-`None` `overrides` applied (unknown keys raise `ParamError`)."
     cfg = dict(profiles[check_choice('profile', profile, list(profiles))])
     for k,v in overrides.items():
-        if k not in cfg: raise ParamError(f"parameter {k!r} is not a setting of profile {profile!r} ({', '.join(cfg)})")
+        if k not in cfg:
+            like = ''.join(f' (did you mean {m!r}?)' for m in difflib.get_close_matches(k, cfg, n=1))
+            raise ParamError(f"parameter {k!r} is not a knob of profile {profile!r}{like}; its knobs: {', '.join(cfg)}")
         if v is None: continue
         if not _same_kind(v, cfg[k]): raise ParamError(f"parameter {k}={v!r} should be a {type(cfg[k]).__name__}, like {cfg[k]!r}")
         cfg[k] = v

@@ -12,14 +12,17 @@ import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 from .core import DataError, MedreproError, ParamError, check_choice, default_text_model
+from .registry import dataset_info
 from .data import read_image, safe_join, ImageStream, split_by_unit, check_leakage
 
 # %% auto #0
 __all__ = ['COLORS', 'SHAPES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'read_json_checked', 'read_coco_captions', 'read_karpathy',
            'read_medpix', 'read_vqa_rad', 'read_vqa_v2', 'make_synthetic_vl', 'make_synthetic_flickr30k',
            'make_synthetic_vqa_v2', 'load_tokenizer', 'words', 'CaptionVocab', 'answer_vocab', 'answer_index',
-           'ImageFiles', 'load_images', 'pad_captions', 'tokenize_texts', 'VLPairs', 'first_images', 'label_parts',
-           'coco_split', 'karpathy_parts', 'unit_parts', 'rad_split', 'split_questions', 'vqa_v2_split', 'test_gallery']
+           'ImageFiles', 'load_images', 'shown', 'pad_captions', 'tokenize_texts', 'VLPairs', 'part_pairs',
+           'first_images', 'label_parts', 'coco_split', 'karpathy_parts', 'unit_parts', 'rad_split', 'split_questions',
+           'vqa_v2_split', 'test_gallery', 'read_coco_parts', 'coco_summary', 'vqa_v2_parts', 'absent',
+           'official_leakage', 'majority_answers']
 
 # %% ../nbs/02d_data_vl.ipynb #67a3c2a1
 def read_json_checked(path:str|Path, # JSON file
@@ -312,6 +315,13 @@ def load_images(files, # image paths (duplicates allowed)
     uniq, inv = np.unique(np.asarray([str(f) for f in files]), return_inverse=True)
     return ImageFiles(uniq, size, mean, std), inv
 
+# %% ../nbs/02d_data_vl.ipynb #h436c11b
+def shown(file, # an image file
+          S:int, # the side it is shown at
+         )->np.ndarray:
+    "The image `file` as an (S, S, 3) RGB array, the way the attention figures show it."
+    return np.asarray(read_image(file, 'RGB').resize((S, S)))
+
 # %% ../nbs/02d_data_vl.ipynb #cf6429ad
 def pad_captions(captions, # caption strings
                  vocab:CaptionVocab, # word vocabulary
@@ -340,6 +350,15 @@ class VLPairs(Dataset):
         if len(lens) != 1: raise ParamError(f"VLPairs arrays have different lengths: { {k: len(v) for k, v in self.arrays.items()} }")
     def __len__(self): return len(next(iter(self.arrays.values())))
     def __getitem__(self, i): return {k: v[i] for k, v in self.arrays.items()}
+
+# %% ../nbs/02d_data_vl.ipynb #h47c182b
+def part_pairs(parts, # the part of each row of a frame ('train', 'valid', 'test')
+               part:str, # the part to keep
+               **cols, # one array per `VLPairs` field, one value per row of the frame
+              )->VLPairs:
+    "The `VLPairs` of the rows in `part`: each column cut to those rows."
+    rows = np.flatnonzero(np.asarray(parts) == part)
+    return VLPairs(**{k: v[rows] for k, v in cols.items()})
 
 # %% ../nbs/02d_data_vl.ipynb #c7d1e002
 def first_images(df:pd.DataFrame, # one row per caption, with a `unit` column (the image)
@@ -439,3 +458,45 @@ def test_gallery(df:pd.DataFrame, # one row per caption: `unit` (image), `captio
     g_rows = np.concatenate([rows[owner == u][:n_captions] for u in gal])
     return dict(rows=rows, units=units, first=first, refs={u: list(df.caption.iloc[rows[owner == u]]) for u in units},
                 gal_units=gal, gal_rows=g_rows, gal_owner=[gal.index(u) for u in df.unit.iloc[g_rows]])
+
+# %% ../nbs/02d_data_vl.ipynb #h4e6d0db
+def read_coco_parts(root:str|Path, # folder holding annotations/ and the image folders
+                    n:int=0, # at most this many images per part (0: all)
+                    external:bool=False, # every caption of either file is a test caption (an external evaluation)
+                   )->pd.DataFrame:
+    "COCO captions of `root` with a `part` column: `coco_split` of train2017 and val2017, or every caption a test one (external)."
+    if not external: return coco_split(read_coco_captions(root, 'train'), read_coco_captions(root, 'val'), n)
+    files = [p for p in ('train', 'val') if (Path(root)/'annotations'/f'captions_{p}2017.json').exists()]
+    return pd.concat([read_coco_captions(root, p) for p in files], ignore_index=True).assign(part='test')
+
+def coco_summary(coco:pd.DataFrame, # captions with `part` and `unit` (the image)
+                )->pd.DataFrame:
+    "Images and captions per part."
+    return coco.groupby('part').agg(images=('unit', 'nunique'), captions=('caption', 'size'))
+
+def vqa_v2_parts(root:str|Path, # folder holding the v2 JSON files and the image folders
+                 external:bool=False, # every question is a test question (an external evaluation)
+                 max_questions:int=0, # training questions kept (0: all; `split_questions`)
+                )->tuple:
+    "VQA v2 questions of the splits present (train2014, val2014) with a `part` column (`vqa_v2_split`), and the splits read."
+    splits = [p for p in ('train2014', 'val2014') if (Path(root)/f'v2_mscoco_{p}_annotations.json').exists()]
+    v2 = pd.concat([read_vqa_v2(root, p) for p in splits], ignore_index=True)
+    return split_questions(v2, vqa_v2_split(v2, external), max_questions), splits
+
+def absent(name:str, # a registry dataset
+          )->str:
+    "What a table row says when dataset `name` is not in the data root."
+    return f"data not present (no {dataset_info(name)['folder']}/ in the data root)"
+
+# %% ../nbs/02d_data_vl.ipynb #h494745f
+def official_leakage(rad:pd.DataFrame, # `read_vqa_rad` rows: `unit` (image), `split` (official file)
+                    )->pd.DataFrame:
+    "How many official VQA-RAD test images also appear in the official training file."
+    tr, te = set(rad.unit[rad.split == 'train']), set(rad.unit[rad.split == 'test'])
+    return pd.Series({'test images': len(te), 'also in trainset.json': len(te & tr)}, name='official split').to_frame()
+
+def majority_answers(df:pd.DataFrame, # questions with `answer`, `answer_type` and `part`
+                    )->dict:
+    "The most frequent training answer of each answer type (closed, open) that has training questions."
+    tr = df[df.part == 'train']
+    return {t: tr.answer[tr.answer_type == t].mode().iloc[0] for t in ('closed', 'open') if (tr.answer_type == t).any()}

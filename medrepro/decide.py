@@ -16,7 +16,7 @@ from . import registry
 __all__ = ['TASKS', 'DECISIONS', 'COLUMNS', 'Estimate', 'paired_bootstrap', 'bootstrap_metric', 'trivial_predictions',
            'best_trivial', 'learns', 'mde', 'units_needed', 'congruence_bounds', 'false_claim_probability',
            'false_claim_range', 'paper_evidence', 'decide', 'unit_name', 'judge', 'sentence', 'learning_sentence',
-           'claims_table']
+           'claims_table', 'per_seed', 'claim_arena', 'claim_estimates', 'declare', 'decide_claims']
 
 # %% ../nbs/07c_decide.ipynb #129c39a4
 @dataclass
@@ -452,3 +452,44 @@ def claims_table(claims:list,  # registry claims (dicts)
         r.update({'claim': f"{r['quote']} ({r['where']})" if r['where'] else r['quote'], 'paper': _paper_cell(r),
                   'ours': _ours_cell(r), 'what would decide it': _decides_cell(r), 'sentence': sentence(r)})
     return pd.DataFrame(rows).set_index('id')
+
+# %% ../nbs/07c_decide.ipynb #h4ac785e
+def per_seed(values:dict, # (seed, model) -> per-item array
+             name=lambda m: m, # the model's name in the result
+            )->dict:
+    "name(model) -> [its array for each seed], seeds in order."
+    out = {}
+    for (_, m), v in sorted(values.items(), key=lambda kv: kv[0][0]): out.setdefault(name(m), []).append(np.asarray(v))
+    return out
+
+def claim_arena(c:dict, # a registry claim
+                arenas:list, # dicts of `metric`, `y`, `preds`, `clusters`, `fn`, `learned` (above)
+               )->dict|None:
+    "The arena that measures claim `c`: its metric, and both its models (A alone for a value claim)."
+    return next((a for a in arenas if a['metric'] == c['metric'] and c['a'] in a['preds'] and (c['kind'] == 'value' or c['b'] in a['preds'])), None)
+
+def claim_estimates(claims:list, arenas:list, **kw)->dict:
+    "Claim id -> `Estimate` of A minus B (A's value for a value claim) over its arena's units and seeds."
+    out = {}
+    for c in claims:
+        if (a := claim_arena(c, arenas)) is None: continue
+        out[c['id']] = (bootstrap_metric(a['fn'], a['y'], a['preds'][c['a']], a['clusters'], **kw) if c['kind'] == 'value' else
+                        paired_bootstrap(a['fn'], a['y'], a['preds'][c['a']], a['preds'][c['b']], a['clusters'], **kw))
+    return out
+
+def declare(table:pd.DataFrame, # a `claims_table`
+            reasons:dict, # claim id -> (why these data cannot decide it, what would)
+           )->pd.DataFrame:
+    "The claims table with the claims these data cannot decide marked undecided: why, what would decide them, and our MDE where measured."
+    t = table.assign(undecidable='')
+    for i, (why, needs) in reasons.items():
+        r = t.loc[i]
+        at = f"MDE here {r['mde']:.1f} at {int(r['n_units'])} {r['unit']}s" if r['measured'] else ''
+        t.loc[i, ['decision', 'undecidable', 'what would decide it']] = ['undecided', why, needs + (f'; {at}' if at else '')]
+        t.loc[i, 'sentence'] = f"Undecidable with these data: {why}." + (f" Measured here: {r['ours']}; {at} (80 % power, 5 % two-sided)." if at else '')
+    return t
+
+def decide_claims(claims:list, arenas:list, reasons:dict, compare_size:bool=False, **kw)->pd.DataFrame:
+    "The claims table: each claim judged in its arena after that arena's learning check (`claims_table`), then `declare`d."
+    est = claim_estimates(claims, arenas, **kw)
+    return declare(pd.concat([claims_table([c], est, learned=(claim_arena(c, arenas) or {}).get('learned'), compare_size=compare_size) for c in claims]), reasons)

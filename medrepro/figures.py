@@ -12,8 +12,8 @@ from sklearn.metrics import roc_curve
 
 
 # %% auto #0
-__all__ = ['DECISION_COLOURS', 'curves', 'overlay_curves', 'roc_curves', 'heatmap_grid', 'panel_grid', 'pca_grid',
-           'confusion_grid', 'roc_grid', 'claims_figure', 'attention_grid']
+__all__ = ['DECISION_COLOURS', 'STOP', 'curves', 'overlay_curves', 'roc_curves', 'heatmap_grid', 'panel_grid', 'pca_grid',
+           'confusion_grid', 'roc_grid', 'claims_figure', 'attention_grid', 'pick', 'difference_bars']
 
 # %% ../nbs/09a_figures.ipynb #dfc8d575
 def curves(histories:dict, # name -> `FitResult.history` (columns epoch, train_<q>, valid_<q>)
@@ -211,3 +211,24 @@ def attention_grid(examples:list, # (image (S, S, 3) array, [(label, (h, w) map)
     fig.update_xaxes(visible=False); fig.update_yaxes(visible=False)
     fig.update_layout(title=title, height=260 * len(examples), width=260 * (n_words + 1), margin=dict(t=70, l=10, r=10, b=10))
     return fig
+
+# %% ../nbs/09a_figures.ipynb #h43d6b85
+STOP = {'a', 'an', 'the', 'of', 'on', 'in', 'at', 'and', 'is', 'are', 'with', 'to', 'there', 'this', 'what', 'it', 'image', 'shows', 'side'}
+
+def pick(words_:list, # the words (or word pieces) of a caption or question
+         n:int=3, # how many to show
+        )->list:
+    "Positions of the `n` longest content words, in reading order."
+    return sorted(sorted([k for k, w in enumerate(words_) if w.isalpha() and w not in STOP and len(w) > 2],
+                         key=lambda k: -len(words_[k]))[:n])
+
+# %% ../nbs/09a_figures.ipynb #h42eaad6
+def difference_bars(paper:pd.Series, # the paper's value per name (e.g. each ablation's difference from the full model)
+                    ours:pd.Series, # this run's value per name
+                    sd:pd.Series|None=None, # its sd over seeds, drawn as error bars (None: one seed)
+                    title:str='', ytitle:str='',
+                   )->go.Figure:
+    "Grouped bars of the paper's and this run's value of each name."
+    return go.Figure([go.Bar(name='paper', x=list(paper.index), y=paper),
+                      go.Bar(name='reproduced', x=list(ours.index), y=ours, error_y=None if sd is None else dict(type='data', array=sd))]
+                     ).update_layout(barmode='group', title=title, yaxis_title=ytitle)

@@ -14,7 +14,7 @@ from .data_vl import words
 # %% auto #0
 __all__ = ['JAVA_HINT', 'require_java', 'caption_table', 'caption_scores', 'caption_variants', 'retrieval_ranks', 'recall_at_k',
            'i2t_answers', 'paired_bound', 'cider_per_image', 'vqa_punctuation', 'vqa_normalize', 'vqa_accuracy',
-           'vqa_soft_accuracy']
+           'vqa_soft_accuracy', 'vqa_soft_by_type']
 
 # %% ../nbs/07b_metrics_vl.ipynb #1bc1e637
 JAVA_HINT = ('install a Java runtime: `sudo apt-get install default-jre-headless` (Debian/Ubuntu) '
@@ -179,3 +179,13 @@ def _soft(p, ans):
     "min(#other humans who gave `p` / 3, 1), averaged over the ten leave-one-out subsets."
     ans = [vqa_punctuation(a) for a in ans] if len(set(ans)) > 1 else list(ans)
     return np.mean([min(1, sum(a == p for j, a in enumerate(ans) if j != i) / 3) for i in range(len(ans))])
+
+# %% ../nbs/07b_metrics_vl.ipynb #h4b05f7a
+def vqa_soft_by_type(pred, # predicted answers
+                     answers, # the ten human answers per question
+                     kind, # answer type per question ('closed' / 'open')
+                    )->dict:
+    "`vqa_soft_accuracy` overall, on closed and on open questions (NaN for a type with no question)."
+    kind = np.asarray(kind)
+    acc = lambda m: vqa_soft_accuracy([p for p, k in zip(pred, m) if k], [a for a, k in zip(answers, m) if k]) if m.any() else np.nan
+    return {'overall': acc(np.ones(len(kind), bool)), 'closed': acc(kind == 'closed'), 'open': acc(kind == 'open')}

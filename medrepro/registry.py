@@ -6,11 +6,11 @@
 from __future__ import annotations
 from functools import partial
 import pandas as pd
-from .core import ParamError, PAPER_IDS, check_choice
+from .core import ParamError, PAPER_IDS, STAND_IN, check_choice
 
 # %% auto #0
 __all__ = ['CXR14_LABELS', 'MRI_LABELS', 'SARTORIUS_LABELS', 'DATASETS', 'PAPERS', 'CLAIM_KEYS', 'dataset_info', 'paper_table',
-           'paper_claims']
+           'paper_profiles', 'paper_claims']
 
 # %% ../nbs/01_registry.ipynb #5dff69fc
 CXR14_LABELS = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia',
@@ -227,6 +227,92 @@ def paper_table(paper:str, # a paper id, a key of `PAPERS`
     df = pd.DataFrame.from_dict({k: v for k, v in t.items() if k != '_note'}, orient='index')
     df.attrs['note'] = t['_note']
     return df
+
+# %% ../nbs/01_registry.ipynb #843f04ea
+_ms_rows = ['VGG', 'Inception', 'DenseNet', 'EfficientNet', 'ResNet', 'Multi-scale ResNet']   # Table 1's rows as trained
+_ms_small = dict(arch={'VGG': 'vgg11_bn', 'Inception': 'inception_v3', 'DenseNet': 'densenet121', 'EfficientNet': STAND_IN},
+                 timm_kw={'VGG': {'mlp_ratio': 0.0625}}, backbone=STAND_IN, sizes={'Inception': 75})
+PAPERS['multiscale-resnet']['profiles'] = {
+    'smoke': dict(dataset='nih-cxr14-sample', framing='multilabel', models=_ms_rows,
+                  **_ms_small | dict(timm_kw={'VGG': {'mlp_ratio': 0.0625}, 'DenseNet': {'block_config': [2, 2, 2, 2]}}),
+                  scales=[32, 64], shared=True, image_size=32, batch_size=8, epochs=1, max_steps=2, lr=1e-3, patience=3,
+                  plateau=True, n_seeds=1, pretrained=False, allow_random=True, weights_file=None, max_images=80,
+                  hflip=True, ablation=['largest', 'random init', 'no augmentation'], n_cam=2, workers=0, cv_folds=0, n_boot=200),
+    'quick': dict(dataset='nih-cxr14-sample', framing='multilabel', models=_ms_rows, **_ms_small, scales=[0.5, 1.0, 1.5],
+                  shared=True, image_size=64, batch_size=32, epochs=3, max_steps=8, lr=1e-3, patience=3, plateau=True,
+                  n_seeds=1, pretrained=False, allow_random=True, weights_file=None, max_images=None, hflip=True,
+                  ablation=['largest'], n_cam=4, workers=0, cv_folds=0, n_boot=2000),
+    'decide': dict(dataset='nih-cxr14-sample', framing='multilabel', models=['ResNet', 'Multi-scale ResNet'], **_ms_small,
+                   scales=[0.5, 1.0, 1.5], shared=True, image_size=64, batch_size=32, epochs=3, max_steps=None, lr=1e-3,
+                   patience=3, plateau=True, n_seeds=3, pretrained=False, allow_random=True, weights_file=None,
+                   max_images=None, hflip=True, ablation=['largest', 'random init', 'no augmentation'], n_cam=4, workers=0,
+                   cv_folds=5, n_boot=2000),
+    'paper': dict(dataset='nih-cxr14', models=_ms_rows, timm_kw={}, sizes={'Inception': 299}, shared=True, max_steps=None,
+                  arch={'VGG': 'vgg16_bn', 'Inception': 'inception_v3', 'DenseNet': 'densenet121', 'EfficientNet': 'efficientnet_b0'},
+                  plateau=True, pretrained=True, allow_random=False, weights_file=None, max_images=None,
+                  ablation=['largest', 'separate', 'random init', 'no augmentation'], n_cam=6, workers=8, cv_folds=0,
+                  n_boot=2000, **PAPERS['multiscale-resnet']['setup'])}
+
+# %% ../nbs/01_registry.ipynb #acb537b6
+_icn = PAPERS['iconvnext']['setup']
+_icn_paper = dict(_icn, fs_features='attended', head_norm=False, threads=0, workers=1, bf16=False, max_steps=0,
+                  ablation_epochs=_icn['epochs'], ablation_steps=0, leakage_model='ICN-T', leakage_epochs=_icn['epochs'],
+                  leakage_scale=1.0, leakage_all=False, leakage_size=_icn['size'], latency_size=_icn['size'], hub=True,
+                  allow_random=False, head_folds=5, head_seeds=5, head_epochs=10, head_batch=32, n_seeds=1, collapse_seeds=0)
+_icn_standin = dict(_icn_paper, backbone=STAND_IN, hub=False, allow_random=True, leakage_model='probe')
+_icn_quick = dict(_icn_standin, fs_features='normalised', size=128, epochs=3, ablation_epochs=1, ablation_steps=10, leakage_epochs=30, leakage_all=True,
+                  leakage_size=128, variants=[['Base CNN', _icn['variants'][0][1], 8]], head_folds=3, head_seeds=1, head_epochs=5)
+PAPERS['iconvnext']['profiles'] = {
+    'smoke': dict(_icn_standin, size=64, epochs=1, subset_scale=0.05, threads=2, workers=0, max_steps=1, ablation_epochs=1,
+                  ablation_steps=1, leakage_epochs=2, leakage_scale=0.05, leakage_size=64, latency_size=64, head_folds=2,
+                  head_seeds=1, head_epochs=1, variants=[['Base CNN', _icn['variants'][0][1], 1]], fs_features='auto', collapse_seeds=1),
+    'quick': _icn_quick,
+    'decide': dict(_icn_quick, size=64, batch_size=16, epochs=2, variants=[], ablation_steps=5, head_folds=5, head_seeds=5,
+                   head_epochs=10, fs_features='auto', n_seeds=3, collapse_seeds=5),
+    'paper': _icn_paper}
+
+# %% ../nbs/01_registry.ipynb #7a8b0ed6
+_xa_common = dict(lr=1e-3, weight_decay=1e-4, plateau_factor=0.5, plateau_patience=0, lambda_seq=1.0, lambda_cl=1.0,
+                  lambda_ce=1.0, lambda_nce=0.0, margin=0.5, vqa_split='image', cbam_bn=True, n_seeds=0)
+_xa_quick = dict(_xa_common, epochs=6, vqa_epochs=4, image_size=128, d_model=128, layers=2, heads=4, batch_size=32, beam=3,
+                 max_images=0, max_questions=800, match_captions=5, match_images=50, max_words=20, meteor=True,
+                 max_steps=0, threads=1, allow_random=True, backbone='auto', max_flickr_images=300)
+PAPERS['crossattn-fusion']['profiles'] = {
+    'smoke': dict(_xa_common, epochs=1, vqa_epochs=1, image_size=64, d_model=64, layers=1, heads=2, batch_size=16, beam=2,
+                  max_images=8, max_questions=32, match_captions=1, match_images=0, max_words=12, meteor=False,
+                  max_steps=2, threads=1, allow_random=True, backbone='auto', max_flickr_images=8),
+    'quick': _xa_quick,
+    'decide': dict(_xa_quick, n_seeds=5, epochs=12, vqa_epochs=6, match_images=0, max_questions=0),
+    'paper': dict(_xa_common, **PAPERS['crossattn-fusion']['setup'], vqa_epochs=30, max_images=0, max_questions=0,
+                  match_captions=5, match_images=0, max_words=20, meteor=True, max_steps=0, threads=8, allow_random=False,
+                  max_flickr_images=0)}
+
+# %% ../nbs/01_registry.ipynb #e60b8659
+_nc_paper = dict(PAPERS['neuron-ensemble']['setup'], dataset='sartorius', n_seeds=3, max_images=0, repeats=20, max_steps=0,
+                 light_factor=1, yolox_width=0, yolox_depth=0, mosaic=0.5, rpn_post_nms_top_n_train=2000,
+                 box_batch_size_per_image=512, proposals_test=2000, detections=500, score_thr=0.05, aux_weight=0.4,
+                 weight_step=0.1, semantic_method='watershed', mask_thr=0.5, feature_fusion='average', threads=None,
+                 checkpoints=True, allow_random=False)
+_nc_small = dict(_nc_paper, n_seeds=1, max_steps=1, backbone=STAND_IN, resnest_backbone='resnest14d', threads=2,
+                 checkpoints=False, allow_random=True, batch_size=2, lr_maskrcnn=3e-4)
+PAPERS['neuron-ensemble']['profiles'] = {
+    'smoke': dict(_nc_small, max_images=8, long_side=192, crop=[128, 128], epochs=1, repeats=1, yolox_width=0.125,
+                  yolox_depth=0.33, multiscale=[], rpn_post_nms_top_n_train=100, box_batch_size_per_image=32,
+                  proposals_test=60, detections=20, score_thr=0.0, weight_step=0.5),
+    'quick': dict(_nc_small, max_images=40, long_side=352, crop=[192, 256], epochs=1, repeats=3, max_steps=10, light_factor=4,
+                  multiscale=[0.75, 1.0, 1.25], rpn_post_nms_top_n_train=300, box_batch_size_per_image=128, proposals_test=300,
+                  detections=150, weight_step=0.25),
+    'decide': dict(_nc_small, dataset='dsb2018', n_seeds=3, max_images=150, long_side=192, crop=[128, 128], epochs=1,
+                   repeats=3, max_steps=100, light_factor=2, yolox_width=0, yolox_depth=0, multiscale=[0.75, 1.0, 1.25],
+                   resnest_backbone='', rpn_post_nms_top_n_train=150, box_batch_size_per_image=64, proposals_test=300,
+                   detections=150, weight_step=0.25),
+    'paper': _nc_paper}
+
+# %% ../nbs/01_registry.ipynb #0fc3b3f2
+def paper_profiles(paper:str, # a paper id, a key of `PAPERS`
+                  )->dict:
+    "The profile table of `paper` (`PAPERS[paper]['profiles']`): profile -> knob -> value, in `core.PROFILES` order."
+    return PAPERS[check_choice('paper', paper, list(PAPERS))]['profiles']
 
 # %% ../nbs/01_registry.ipynb #288afad2
 CLAIM_KEYS = ('id', 'quote', 'where', 'metric', 'a', 'b', 'paper_a', 'paper_b', 'direction', 'n_test', 'dataset', 'kind', 'note')

@@ -18,7 +18,7 @@ __all__ = ['fs_step', 'LogitsOnly', 'evaluate_mri', 'logits_features', 'frozen_f
 
 # %% ../nbs/08a_steps.ipynb #51065f6c
 def fs_step(model, batch, device, # as `medrepro.engine.fit` calls it
-            lambda_fs:float=0.05,   # weight of the feature smoothing loss
+            lambda_fs:float,        # weight of the feature smoothing loss (the profile's `lambda_fs`)
             trace:list|None=None):  # if a list: one dict of the logs per step is appended to it
     """Loss CE + `lambda_fs` * L_fs for a model returning `(logits, features)`.
 

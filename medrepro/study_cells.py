@@ -26,7 +26,8 @@ from .ensemble import fuse, fit_weights, merge_instances, mask_nms, remove_overl
 from .metrics_cells import sartorius_score, precision_at, coco_mask_ap, evaluate_cells
 from .decide import paired_bootstrap, bootstrap_metric, trivial_predictions, learns, learning_sentence, claims_table, units_needed
 from .engine import TrainConfig, train_or_load
-from .report import Run, start_paper_run, compare_with_paper, not_a_test, synthetic_banner
+from .runs import Run, start_paper_run
+from .verdict import compare_with_paper, not_a_test, synthetic_banner
 from .figures import panel_grid, claims_figure
 
 # %% auto #0
@@ -44,23 +45,7 @@ __all__ = ['PAPER', 'ROWS', 'PROFILES', 'FUSED', 'YOLOX_BOXES', 'MIN_UNITS', 'tr
 # %% ../nbs/12d_study_cells.ipynb #8fb2fb91
 PAPER = 'neuron-ensemble'
 ROWS = list(paper_table(PAPER, 'table1').index)   # the paper's three configurations, in its order
-_paper = dict(PAPERS[PAPER]['setup'], dataset='sartorius', n_seeds=3, max_images=0, repeats=20, max_steps=0, light_factor=1,
-              yolox_width=0, yolox_depth=0, mosaic=0.5, rpn_post_nms_top_n_train=2000, box_batch_size_per_image=512, proposals_test=2000,
-              detections=500, score_thr=0.05, aux_weight=0.4, weight_step=0.1, semantic_method='watershed', mask_thr=0.5,
-              feature_fusion='average', threads=None, checkpoints=True, allow_random=False)
-_small = dict(_paper, n_seeds=1, max_steps=1, backbone='tf_efficientnet_lite0', resnest_backbone='resnest14d', threads=2, checkpoints=False,
-              allow_random=True, batch_size=2, lr_maskrcnn=3e-4)
-PROFILES = {
-    'smoke': dict(_small, max_images=8, long_side=192, crop=[128, 128], epochs=1, repeats=1, yolox_width=0.125, yolox_depth=0.33,
-                  multiscale=[], rpn_post_nms_top_n_train=100, box_batch_size_per_image=32, proposals_test=60, detections=20,
-                  score_thr=0.0, weight_step=0.5),
-    'quick': dict(_small, max_images=40, long_side=352, crop=[192, 256], epochs=1, repeats=3, max_steps=10, light_factor=4,
-                  multiscale=[0.75, 1.0, 1.25], rpn_post_nms_top_n_train=300, box_batch_size_per_image=128, proposals_test=300,
-                  detections=150, weight_step=0.25),
-    'decide': dict(_small, dataset='dsb2018', n_seeds=3, max_images=150, long_side=192, crop=[128, 128], epochs=1, repeats=3,
-                   max_steps=100, light_factor=2, yolox_width=0, yolox_depth=0, multiscale=[0.75, 1.0, 1.25], resnest_backbone='',
-                   rpn_post_nms_top_n_train=150, box_batch_size_per_image=64, proposals_test=300, detections=150, weight_step=0.25),
-    'paper': _paper}
+PROFILES = PAPERS[PAPER]['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
 
 def train_seeds(seeds, # the `seeds` parameter
                 n:int, # the profile's `n_seeds`

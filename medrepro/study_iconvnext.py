@@ -8,8 +8,11 @@ import time
 from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch, timm
+import seaborn as sns
 from IPython.display import display, Markdown
+from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
+from sklearn.metrics import balanced_accuracy_score
 from torch.utils.data import DataLoader, Subset, TensorDataset
 from .core import seed_everything, load_pretrained, PACKAGED_WEIGHTS, set_threads
 from .registry import PAPERS, dataset_info, paper_table
@@ -19,40 +22,27 @@ from .models_iconvnext import create_mri_model, timm_hub, n_params, cpu_latency_
 from .steps import fs_step, evaluate_mri, logits_features, frozen_features
 from .engine import TrainConfig, train_or_load, predict, fit
 from .metrics import classification_metrics, confusion, learning_check, noise_bound
-from .report import Run, start_paper_run, compare_with_paper, verdict, mean_sd, not_a_test, synthetic_banner
+from .runs import Run, start_paper_run
+from .verdict import compare_with_paper, verdict, mean_sd, not_a_test, synthetic_banner
 from .figures import curves, pca_grid, confusion_grid, roc_grid, claims_figure
 from .decide import bootstrap_metric, paired_bootstrap, trivial_predictions, learns, learning_sentence, claims_table
 
 # %% auto #0
-__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'HEADS', 'Study', 'start_study', 'subset', 'class_balance', 'load_data',
-           'splits_of', 'split_table', 'make_data', 'loaders', 'split_data', 'init_backbone', 'build', 'train',
-           'train_table1', 'row', 'roles', 'table1', 'learning', 'weights_sources', 'not_comparable', 'table1_context',
-           'stand_in_note', 'lfs_note', 'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants',
+__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'COLLAPSE_SHARE', 'LFS_WORDS', 'HEADS', 'Study', 'start_study', 'subset',
+           'class_balance', 'load_data', 'splits_of', 'split_table', 'make_data', 'loaders', 'split_data',
+           'init_backbone', 'build', 'train', 'train_table1', 'lfs_settings', 'collapse_row', 'collapse_run',
+           'collapse_summary', 'collapse_figure', 'collapse_table', 'lfs_reading', 'lfs_support', 'collapse_counts',
+           'lfs_note', 'use_lfs_reading', 'row', 'roles', 'table1', 'learning', 'weights_sources', 'not_comparable',
+           'table1_context', 'stand_in_note', 'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants',
            'panel_title', 'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims',
            'ablation_grid', 'ablation_caption', 'ablation', 'efficiency', 'efficiency_verdict', 'leakage_data',
            'probe_features', 'train_probe', 'leakage_row', 'leakage', 'leakage_verdict', 'leakage_note', 'head_input',
            'head_model', 'fit_head', 'out_of_fold', 'head_predictions', 'head_learning', 'head_estimates',
-           'head_settings', 'head_claims', 'variants_line', 'claims_note', 'closing_note', 'claim_metrics',
-           'log_metrics']
+           'head_settings', 'head_claims', 'test_units', 'finetuned_claims', 'variants_line', 'claims_note',
+           'collapse_note', 'closing_note', 'claim_metrics', 'log_metrics']
 
 # %% ../nbs/12b_study_iconvnext.ipynb #5bb5d5c7
-_SETUP = PAPERS['iconvnext']['setup']   # the paper's own settings, typed once in the registry
-_paper = dict(_SETUP, fs_features='normalised', head_norm=False, threads=0, workers=1, bf16=False, max_steps=0,
-              ablation_epochs=_SETUP['epochs'], ablation_steps=0, leakage_model='ICN-T', leakage_epochs=_SETUP['epochs'],
-              leakage_scale=1.0, leakage_all=False, leakage_size=_SETUP['size'], latency_size=_SETUP['size'], hub=True,
-              allow_random=False, head_folds=5, head_seeds=5, head_epochs=10, head_batch=32)
-_standin = dict(_paper, backbone='tf_efficientnet_lite0', hub=False, allow_random=True, leakage_model='probe')
-PROFILES = {   # smoke and quick change only what differs from the paper's set-up
-    'smoke': dict(_standin, size=64, epochs=1, subset_scale=0.05, threads=2, workers=0, max_steps=1, ablation_epochs=1,
-                  ablation_steps=1, leakage_epochs=2, leakage_scale=0.05, leakage_size=64, latency_size=64, head_folds=2, head_seeds=1, head_epochs=1,
-                  variants=[['Base CNN', _SETUP['variants'][0][1], 1]]),
-    'quick': dict(_standin, size=128, epochs=3, ablation_epochs=1, ablation_steps=10, leakage_epochs=30, leakage_all=True,
-                  leakage_size=128, variants=[['Base CNN', _SETUP['variants'][0][1], 8]], head_folds=3, head_seeds=1, head_epochs=5),
-    'paper': _paper}
-# decide: the head study sized to decide the head claims (5 subject folds x 5 seeds on every image); Table 1, the variants and
-# the ablation shrink to a 64 px sketch at the stand-in's stable batch of 16, to leave the time to the head study
-PROFILES['decide'] = dict(PROFILES['quick'], size=64, batch_size=16, epochs=2, variants=[], ablation_steps=5,
-                          head_folds=5, head_seeds=5, head_epochs=10)
+PROFILES = PAPERS['iconvnext']['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
 
 # %% ../nbs/12b_study_iconvnext.ipynb #cc11c530
 BASE_CNN_WEIGHTS = dict(name='Base CNN', source='random', note='no pretrained weights exist for it')
@@ -65,20 +55,25 @@ class Study:
         self.eval_from, self.weights_file, self.t0 = eval_from, weights_file, time.time()
         self.R, self.weights, self.trace, self.streams = {}, {'Base CNN': dict(BASE_CNN_WEIGHTS)}, [], []
         self.claims = self.head_learn = None   # the head study's claims table and learning check (`head_claims`)
+        self.collapse = None   # the collapse table's summary by L_fs setting (`collapse_table`)
+        self.ft_claims = self.ft_learn = None   # Table 1's rankings decided on the fine-tuned models (`finetuned_claims`)
         self.bb = cfg['backbone']
         self.stand_in = self.bb in PACKAGED_WEIGHTS   # a packaged ImageNet stand-in instead of the paper's ConvNeXt-Tiny
         self.norm = {k: PACKAGED_WEIGHTS[self.bb][k] for k in ('mean', 'std')} if self.stand_in else dict(mean=0.5, std=0.5)
-        self.icn = dict(lam=cfg['lambda_fs'], features=cfg['fs_features'], head_norm=cfg['head_norm'])   # ICN-T's settings
+        self.icn = dict(lambda_fs=cfg['lambda_fs'], features=cfg['fs_features'], head_norm=cfg['head_norm'])   # ICN-T's settings
     def __repr__(self): return f'{self.run} | device {self.dev} | threads {self.n_threads}'
     def result(self, model:str)->dict: return self.R[f'{model}|{self.seeds[0]}']   # a Table 1 model's result, first seed
     def model_kw(self, model:str)->dict: return self.icn if model == 'ICN-T' else {}
 
 def start_study(profile:str, # smoke | quick | decide | paper
                 cfg:dict, # the profile's settings with the notebook's overrides (`core.profile_config`)
-                device='auto', seeds=(0,), run_dir=None, # as the notebook's parameters
+                device='auto', # as the notebook's parameter
+                seeds=(0,), # Table 1's seeds; a single seed is extended to the profile's `n_seeds` consecutive seeds
+                run_dir=None, # as the notebook's parameter
                 **params, # the other parameters written to params.json (data_root, synthetic, weights_file, eval_from)
                )->Study:
     "Open the run (`report.start_paper_run`: threads, device, params.json, provenance.json) and return the `Study`."
+    seeds = list(range(seeds[0], seeds[0] + cfg['n_seeds'])) if len(seeds) == 1 else list(seeds)
     run, dev, n_threads = start_paper_run('iconvnext', profile, cfg, device, seeds, run_dir, **params)
     return Study(run, cfg, seeds, dev, n_threads, params.get('eval_from'), params.get('weights_file'))
 
@@ -173,16 +168,16 @@ def _store(st:Study, key:str, model, test_dl, t0:float, fr, **info)->dict:
                      model=model.cpu(), seconds=time.time() - t0, resumed_epochs=fr.resumed_epochs)
     return st.R[key]
 
-def train(st:Study, key:str, name:str, split:str='slice', lr=None, epochs=None, lam:float=0.0, seed=None, keep=None,
+def train(st:Study, key:str, name:str, split:str='slice', lr=None, epochs=None, lambda_fs:float=0.0, seed=None, keep=None,
           data=None, steps=None, trace=None, **kw)->dict:
-    "Train model `name` on `split` (with `eval_from`: load it), test its best-validation weights; store the result."
+    "Train model `name` on `split` with CE + `lambda_fs` L_fs (with `eval_from`: load it), test its best-validation weights; store the result."
     lr, epochs, seed = lr or st.cfg['lr'], epochs or st.cfg['epochs'], st.seeds[0] if seed is None else seed
     seed_everything(seed)
     model = build(st, name, **kw)
     tl, vl, te = loaders(st, data or st.data, split)
     t0 = time.time()
     fr = train_or_load(st.run, key.split('|')[0], model, tl, vl, _config(st, lr, epochs, steps, seed), device=st.dev,
-                       step=partial(fs_step, lambda_fs=lam, trace=trace), evaluate=evaluate_mri, eval_from=st.eval_from,
+                       step=partial(fs_step, lambda_fs=lambda_fs, trace=trace), evaluate=evaluate_mri, eval_from=st.eval_from,
                        keep=st.run.profile == 'paper' if keep is None else keep)
     res = _store(st, key, model, te, t0, fr, name=name, split=split, lr=lr, epochs=epochs)
     m = res['metrics']
@@ -197,6 +192,101 @@ def train_table1(st:Study)->list:
             train(st, f'{r}|{seed}', name, seed=seed, keep=True, trace=st.trace if r == 'ICN-T' and seed == st.seeds[0] else None,
                   **st.model_kw(r))
     return list(st.R)
+
+# %% ../nbs/12b_study_iconvnext.ipynb #036d72ed
+COLLAPSE_SHARE = 0.9   # a fine-tune "collapsed" when at least this share of its test predictions fall in one class
+LFS_WORDS = {'attended': "L_fs on the raw attended vector v_att (the paper's reading)", 'normalised': 'L_fs on v_att at unit length',
+             'hidden': 'L_fs on the 256-d hidden layer', 'no L_fs': 'no L_fs (λ_fs = 0, the control)'}
+
+def lfs_settings(lambda_fs:float)->dict:
+    "The collapse table's settings: name -> ICN-T's L_fs settings (the vector L_fs acts on, and λ_fs)."
+    return {'attended': dict(features='attended', lambda_fs=lambda_fs), 'normalised': dict(features='normalised', lambda_fs=lambda_fs),
+            'no L_fs': dict(features='attended', lambda_fs=0.0)}
+
+def collapse_row(trace:list, # `fs_step`'s logs of one fine-tune, one dict per step
+                 y, pred, # test classes and predicted classes
+                 lambda_fs:float, # its λ_fs
+                 edge:float=0.1, # share of the steps averaged for the start and for the end
+                )->dict:
+    "Steps; CE, λ_fs·L_fs and feature length at the start and end of training; test balanced accuracy, top-class share, collapsed."
+    t, pred = pd.DataFrame(trace), np.asarray(pred)
+    k, share = max(1, round(edge * len(t))), np.bincount(pred).max() / len(pred)
+    return dict(steps=len(t), ce_start=t.ce[:k].mean(), ce_end=t.ce[-k:].mean(), lfs_term_start=lambda_fs * t.fs[:k].mean(),
+                lfs_term_end=lambda_fs * t.fs[-k:].mean(), length_start=t.fnorm[:k].mean(), length_end=t.fnorm[-k:].mean(),
+                balanced_accuracy=balanced_accuracy_score(y, pred), top_class_share=share, collapsed=bool(share >= COLLAPSE_SHARE))
+
+# %% ../nbs/12b_study_iconvnext.ipynb #faaf9965
+def collapse_run(st:Study, setting:str, seed:int)->dict:
+    "Fine-tune the stand-in ICN-T under one `lfs_settings` setting and seed at Table 1's settings (nothing kept); its row."
+    trace, kw = [], lfs_settings(st.cfg['lambda_fs'])[setting]
+    res = train(st, f'collapse {setting}|{seed}', 'ICN-T', seed=seed, keep=False, trace=trace, **dict(st.icn, **kw))
+    return dict(setting=setting, seed=seed, **collapse_row(trace, res['y'], res['prob'].argmax(1), kw['lambda_fs']))
+
+def collapse_summary(runs:pd.DataFrame)->pd.DataFrame:
+    "By setting: seeds, how many of them collapsed, and the mean over seeds of every other column."
+    g = runs.drop(columns='seed').groupby('setting', sort=False)
+    return pd.concat([g.size().rename('seeds'), g.collapsed.sum().astype(int), g.mean().drop(columns='collapsed')], axis=1)
+
+def collapse_figure(runs:pd.DataFrame, n_classes:int=4)->Figure:
+    "Per seed and setting: the share of the most-predicted test class (line: `COLLAPSE_SHARE`) and the balanced accuracy (line: the majority predictor's)."
+    fig = Figure(figsize=(8, 3), layout='constrained')
+    with sns.axes_style('whitegrid'):
+        for ax, col, ref in zip(fig.subplots(1, 2), ('top_class_share', 'balanced_accuracy'), (COLLAPSE_SHARE, 1 / n_classes)):
+            sns.stripplot(runs, x='setting', y=col, ax=ax, size=6); ax.axhline(ref, ls='--', c='grey'); ax.set_ylim(0, 1.02)
+    return fig
+
+def collapse_table(st:Study)->pd.DataFrame|None:
+    "Fine-tune ICN-T under every `lfs_settings` setting x `collapse_seeds` seeds; save the rows, the summary and the figure."
+    n = 0 if st.eval_from else st.cfg['collapse_seeds']   # `medrepro evaluate` trains nothing
+    if not n: return None
+    runs = pd.DataFrame([collapse_run(st, s, seed) for s in lfs_settings(st.cfg['lambda_fs']) for seed in range(st.seeds[0], st.seeds[0] + n)])
+    what = (f"ICN-T on {st.bb}, {st.cfg['size']} px, batch {st.cfg['batch_size']}, {st.cfg['epochs']} epoch(s), lr {st.cfg['lr']:g}, "
+            f"λ_fs {st.cfg['lambda_fs']:g}, slice split, test images")
+    st.run.save_figure(collapse_figure(runs, len(st.labels)), 'collapse')
+    st.collapse = st.run.save_table(collapse_summary(runs), 'collapse_summary', f'The collapse table by setting: seeds collapsed, means over seeds ({what})')
+    return st.run.save_table(runs, 'collapse', f"The collapse table, one fine-tune per row ({what}): CE and λ_fs·L_fs at the start "
+                             f"and end of training, balanced accuracy, share of the most-predicted class; collapsed: share ≥ {COLLAPSE_SHARE:g}")
+
+# %% ../nbs/12b_study_iconvnext.ipynb #f78b2e82
+def lfs_reading(asked:str, # `fs_features`: 'auto' or one of `models_iconvnext.FS_FEATURES`
+                summary:pd.DataFrame|None, # this run's `collapse_summary`, or None
+               )->str:
+    "The vector L_fs acts on: `asked`; 'auto': the paper's (attended) unless it collapsed in at least half its seeds and unit vectors less often."
+    if asked != 'auto': return asked
+    if summary is None: return 'attended'
+    share = summary.collapsed / summary.seeds
+    return 'normalised' if share['attended'] >= .5 and share['normalised'] < share['attended'] else 'attended'
+
+def lfs_support(reading:str, summary:pd.DataFrame|None)->str:
+    "Whether this run's collapse table supports the reading used ('' without a table or for a reading it does not hold)."
+    if summary is None or reading not in summary.index: return ''
+    share = summary.collapsed / summary.seeds
+    if share[reading] >= .5: return " The reading used collapsed in at least half of its seeds: the collapse table does not support it."
+    if reading != 'attended' and share['attended'] < .5: return " The paper's reading did not collapse in most seeds either: the collapse table does not call for this deviation."
+    return ' The collapse table supports this reading.'
+
+def collapse_counts(summary:pd.DataFrame)->str:
+    "How often each setting of the collapse table collapsed, in words."
+    return '; '.join(f"{LFS_WORDS[k]}: {int(r['collapsed'])} of {int(r['seeds'])} seeds collapsed" for k, r in summary.iterrows())
+
+def lfs_note(reading:str, lambda_fs:float, asked:str, # the reading used, λ_fs, and `fs_features` as asked
+             summary:pd.DataFrame|None)->str: # this run's `collapse_summary`, or None
+    "Which vector Table 1's L_fs acted on and why, what this run's collapse table says of it; says when the run does not test eqs. 6-7."
+    why = (" It was chosen from this run's collapse table (`fs_features='auto'`: the paper's reading unless it collapses in at least "
+           "half of its seeds and unit vectors less often)." if asked == 'auto' else f" It was set by `fs_features='{asked}'`.")
+    seen = (f" The collapse table ({COLLAPSE_SHARE:.0%} of the test predictions in one class = collapsed): {collapse_counts(summary)}."
+            if summary is not None else " This run has no collapse table (profile `decide` has one): whether this reading collapses at these settings is not measured here.")
+    seen += lfs_support(reading if lambda_fs else 'no L_fs', summary)
+    if reading == 'attended' and lambda_fs > 0:
+        return f"**L_fs as in the paper.** Table 1's ICN-T trains with {LFS_WORDS['attended']}, λ_fs = {lambda_fs:g} (eqs. 6-7).{why}{seen}"
+    used = LFS_WORDS['no L_fs'] if not lambda_fs else f"{LFS_WORDS[reading]}, λ_fs = {lambda_fs:g}"
+    return (f"**L_fs deviates from the paper.** Table 1's ICN-T trains with {used}, not with L_fs on the raw attended vector: "
+            f"this run does not test the paper's eqs. 6-7.{why}{seen} The head study (\"Deciding the paper's claims\") trains the paper's reading beside the others.")
+
+def use_lfs_reading(st:Study)->Markdown:
+    "Set the vector Table 1's ICN-T and the ablation put L_fs on (`lfs_reading`); the note saying which and why."
+    st.icn['features'] = lfs_reading(st.cfg['fs_features'], st.collapse)
+    return Markdown(lfs_note(st.icn['features'], st.cfg['lambda_fs'], st.cfg['fs_features'], st.collapse))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #43261bd6
 def row(m:dict)->dict:
@@ -261,18 +351,11 @@ def stand_in_note(st:Study, pkg:str)->str:
             "What it cannot test: the paper's numbers themselves (another backbone with 4.7 M instead of 28 M parameters), "
             "anything specific to ConvNeXt (its final LayerNorm, its size and CPU latency).")
 
-def lfs_note(cfg:dict)->str:
-    "Says that Table 1 does not test eqs. 6-7 when its L_fs acts on another vector than the paper's ('' when it is the paper's)."
-    if cfg['fs_features'] == 'attended' and cfg['lambda_fs'] > 0: return ''
-    return (f"**L_fs deviates from the paper.** Table 1's ICN-T puts L_fs on the {cfg['fs_features']} features with λ_fs = "
-            f"{cfg['lambda_fs']:g}, not on the raw attended vector: this run does not test the paper's eqs. 6-7. "
-            "The head study (\"Deciding the paper's claims\") trains the paper's reading beside the others.")
-
 def table1_verdict(st:Study)->Markdown:
     "The verdict on Table 1 (only comparable numbers counted, with the noise bound) and the stand-in note; kept for the verdict."
     w, pkg = weights_sources(st)
     n_test = len(st.result('ICN-T')['y'])
-    st.w, st.v_bb = w, '\n\n'.join(filter(None, [stand_in_note(st, pkg), lfs_note(st.cfg)]))
+    st.w, st.v_bb = w, '\n\n'.join(filter(None, [stand_in_note(st, pkg), lfs_note(st.icn['features'], st.cfg['lambda_fs'], st.cfg['fs_features'], st.collapse)]))
     st.v1 = verdict(st.table1, tol=0.02, synthetic=st.is_syn, context=table1_context(st, w, pkg), not_comparable=not_comparable(st, w, n_test),
                     exclude=['recall'], noise=noise_bound(float(st.mean.loc['ICN-T', 'accuracy']), n_test), learned=st.learn['ICN-T']['beats_trivial'])
     return Markdown(st.v1 + ('\n\n' + st.v_bb if st.v_bb else ''))
@@ -375,7 +458,7 @@ def claims(st:Study)->pd.DataFrame:
 def ablation_grid(icn:dict)->dict:
     "Ablation variant -> ICN-T settings: the full model, GAP only, no SEVector, no L_fs, none of the three."
     return {'ICN-T (GAP+GMP, SE, L_fs)': dict(icn), 'GAP only': dict(icn, pool='avg'), 'no SEVector': dict(icn, se=False),
-            'no L_fs': dict(icn, lam=0.0), 'none (GAP, no SE, no L_fs)': dict(icn, pool='avg', se=False, lam=0.0)}
+            'no L_fs': dict(icn, lambda_fs=0.0), 'none (GAP, no SE, no L_fs)': dict(icn, pool='avg', se=False, lambda_fs=0.0)}
 
 def ablation_caption(epochs:int, steps:int)->str:
     "The ablation table's caption, with the step cap when there is one."
@@ -591,17 +674,46 @@ def head_claims(st:Study)->pd.DataFrame:
     return st.run.save_table(st.claims[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims',
                              'The paper\'s claims, decided on frozen stand-in features (subject-grouped folds x seeds)')
 
+# %% ../nbs/12b_study_iconvnext.ipynb #1c7d1f3e
+def test_units(st:Study)->np.ndarray:
+    "The subject of each Table 1 test image, in the order of the test predictions."
+    return st.sub.subject_id.to_numpy()[st.data['splits']['slice']['test']]
+
+def finetuned_claims(st:Study)->pd.DataFrame:
+    "Each Table 1 model against the trivial predictor, and the registry's rankings among them, by test subject over the run's seeds."
+    y, units, claims = st.result('ICN-T')['y'], test_units(st), PAPERS['iconvnext']['claim_list']
+    preds = {r: [st.R[f'{r}|{s}']['prob'].argmax(1) for s in st.seeds] for r in MAIN}
+    what = f"fine-tuned Table 1 models, {len(st.seeds)} seed(s), the slice split's test images by subject; {roles(st)}"
+    st.ft_learn = st.run.save_table(head_learning(preds, y, units), 'finetuned_learning', f'Each model against the best trivial predictor (accuracy; {what})')
+    ct = claims_table(claims, head_estimates(preds, y, units, claims), learned=st.ft_learn.learns.to_dict(), compare_size=False)
+    st.ft_claims = ct[ct.measured]
+    st.run.save_figure(claims_figure(st.ft_claims, f'iconvnext claims: fine-tuned Table 1 models, {len(st.seeds)} seed(s)'), 'claims_finetuned')
+    return st.run.save_table(st.ft_claims[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims_finetuned',
+                             f"The paper's rankings among Table 1's models, decided on the {what}")
+
 # %% ../nbs/12b_study_iconvnext.ipynb #e42776df
 def variants_line(vrows:dict)->str:
     "The variants' test accuracy, each with the paper's Table 1 value of the same model ('' without variants)."
     return ('**Variants** (test accuracy; the paper\'s Table 1 value of the same model in brackets): ' + '; '.join(
         f"{k} {v['accuracy']:.3f} ({v['accuracy_paper_table1']:.3f})" for k, v in vrows.items()) + '.') if vrows else ''
 
-def claims_note(claims:pd.DataFrame|None)->list:
-    "The closing note's section on the paper's claims: one sentence per measured claim ([] when the head study did not run)."
+def claims_note(claims:pd.DataFrame|None, title:str="The paper's claims, decided on frozen features")->list:
+    "The closing note's section on the paper's claims: one sentence per measured claim ([] when they were not decided)."
     if claims is None: return []
     m = claims[claims.measured]
-    return ['### The paper\'s claims, decided on frozen features', *[f"- **{i}** ({r['decision']}): {r['sentence']}" for i, r in m.iterrows()]]
+    return [f'### {title}', *[f"- **{i}** ({r['decision']}): {r['sentence']}" for i, r in m.iterrows()]]
+
+def collapse_note(summary:pd.DataFrame|None, n_classes:int=4)->list:
+    "The closing note's section on the collapse table: one line per setting, its numbers read from the table ([] without one)."
+    if summary is None: return []
+    line = lambda k, r: (f"- **{LFS_WORDS[k]}**: {int(r['collapsed'])} of {int(r['seeds'])} seeds collapsed; λ_fs·L_fs {r['lfs_term_start']:.3g} → "
+                         f"{r['lfs_term_end']:.3g} against a cross-entropy of {r['ce_start']:.2f} → {r['ce_end']:.2f}; test balanced accuracy "
+                         f"{r['balanced_accuracy']:.3f} (majority predictor {1 / n_classes:.3f}).")
+    ctrl = summary.loc['no L_fs']
+    caveat = (f"The control without L_fs collapsed in {int(ctrl['collapsed'])} of {int(ctrl['seeds'])} seeds too: at these settings a "
+              "collapse is not L_fs's doing alone." if ctrl['collapsed'] >= ctrl['seeds'] / 2 else '')
+    return [f"### The collapse table (Table 1's settings; collapsed: ≥ {COLLAPSE_SHARE:.0%} of the test predictions in one class; means over seeds)",
+            *[line(k, r) for k, r in summary.iterrows()], *([caveat] if caveat else [])]
 
 def closing_note(st:Study)->Markdown:
     "The verdict note of the run (saved as `notes/verdict.md`), and the timings recorded in provenance.json."
@@ -610,8 +722,10 @@ def closing_note(st:Study)->Markdown:
     n_back = sum(bool(v['resumed_epochs']) for v in R.values())
     read_back = f" {n_back} of {len(R)} trainings were read back from the checkpoints of an earlier start of this run." if n_back else ''
     v_var = variants_line(st.vrows)
-    note = '\n\n'.join(['### Table 1 against the paper', st.v1, *([st.v_bb] if st.v_bb else []), *(['### Variants', v_var] if v_var else []),
+    note = '\n\n'.join(['### Table 1 against the paper', st.v1, *([st.v_bb] if st.v_bb else []), *collapse_note(st.collapse, len(st.labels)),
+                        *(['### Variants', v_var] if v_var else []),
                         '### Efficiency', st.v_eff, *(['### Leakage', st.v_leak] if st.v_leak else []), *claims_note(st.claims),
+                        *claims_note(st.ft_claims, "Table 1's rankings, decided on the fine-tuned models"),
                         f"_Wall time of this run: {wall:.0f} s on {st.n_threads} CPU threads ({st.dev}); training steps of all models: "
                         f"{steps_s:.0f} s.{read_back}_"])
     st.run.save_note(note, 'verdict')
@@ -620,12 +734,12 @@ def closing_note(st:Study)->Markdown:
                              **{f'{k} epochs read back': v['resumed_epochs'] for k, v in R.items() if v['resumed_epochs']}})
     return Markdown(note)
 
-def claim_metrics(claims:pd.DataFrame|None, learn:pd.DataFrame|None)->dict:
-    "metrics.json entries of the head study: each claim's decision and interval, each head's margin over the trivial predictor."
+def claim_metrics(claims:pd.DataFrame|None, learn:pd.DataFrame|None, names:tuple=('claims', 'head learning'))->dict:
+    "metrics.json entries of decided claims (`names`): each claim's decision and interval, each model's margin over the trivial predictor."
     if claims is None: return {}
     cols = ['decision', 'mean', 'lo', 'hi', 'mde', 'n_units', 'n_seeds']
-    return {'claims': {i: {c: r[c] for c in cols if c in r and pd.notna(r[c])} for i, r in claims.to_dict('index').items()},
-            'head learning': learn[['accuracy', 'margin', 'lo', 'hi', 'learns']].to_dict('index')}
+    return {names[0]: {i: {c: r[c] for c in cols if c in r and pd.notna(r[c])} for i, r in claims.to_dict('index').items()},
+            names[1]: learn[['accuracy', 'margin', 'lo', 'hi', 'learns']].to_dict('index')}
 
 def log_metrics(st:Study)->dict:
     "Write metrics.json: Table 1 (mean over seeds), variants, ablation, leakage, learning check, parameter counts."
@@ -634,7 +748,8 @@ def log_metrics(st:Study)->dict:
                         **{f'variant: {r}_{k}': v for r, d in st.vrows.items() for k, v in d.items() if k != 'paper_panel'},
                         **{f'ablation: {r}_{k}': v for r, d in st.abl.items() for k, v in d.items()},
                         'leakage': st.lk, 'learning': st.learn, **{f'{r}_params': n_params(st.result(r)['model']) for r in MAIN},
-                        **claim_metrics(st.claims, st.head_learn)})
+                        **claim_metrics(st.claims, st.head_learn), **claim_metrics(st.ft_claims, st.ft_learn, ('fine-tuned claims', 'fine-tuned learning')),
+                        'lfs reading': st.icn['features'], **({'collapse': st.collapse.to_dict('index')} if st.collapse is not None else {})})
     bad = st.run.record_skipped(*st.streams)
     if bad: display(Markdown(f'**{len(bad)} unreadable image(s) skipped in all** (`skipped_images` in provenance.json).'))
     return st.run.metrics()

@@ -23,11 +23,11 @@ from .engine import TrainConfig, train_or_load, predict, load_checkpoint
 from .metrics import multilabel_metrics, classification_metrics, best_thresholds, learning_check, multilabel_learning_check
 from .decide import Estimate, paired_bootstrap, bootstrap_metric, trivial_predictions, learns, claims_table
 from .registry import PAPERS, paper_table
-from .report import mean_sd, compare_with_paper, not_a_test, synthetic_banner
+from .verdict import mean_sd, compare_with_paper, not_a_test, synthetic_banner
 from .figures import overlay_curves, roc_curves, heatmap_grid, claims_figure
 
 # %% auto #0
-__all__ = ['MS', 'MODELS', 'ABLATIONS', 'ABLATION_OF', 'TO_PAPER', 'FROM_PAPER', 'PROFILES', 'PARTS', 'ABLATION_ROWS',
+__all__ = ['PROFILES', 'MS', 'MODELS', 'ABLATIONS', 'ABLATION_OF', 'TO_PAPER', 'FROM_PAPER', 'PARTS', 'ABLATION_ROWS',
            'CLAIM_METRICS', 'CLASS_METRICS', 'CLAIM_COLUMNS', 'settings', 'run_seeds', 'table_seeds', 'Study',
            'external_split', 'open_study', 'external', 'banner', 'record_study', 'class_balance', 'loss_weights',
            'row_key', 'input_sides', 'Results', 'train_all', 'pm', 'start_weights', 'Table1', 'table1', 'micro_table',
@@ -40,34 +40,14 @@ __all__ = ['MS', 'MODELS', 'ABLATIONS', 'ABLATION_OF', 'TO_PAPER', 'FROM_PAPER',
            'log_results']
 
 # %% ../nbs/12a_study_multiscale.ipynb #fb082666
+PROFILES = PAPERS['multiscale-resnet']['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
 MS = 'Multi-scale ResNet'
-MODELS = ['VGG', 'Inception', 'DenseNet', 'EfficientNet', 'ResNet', MS]
-ABLATIONS = ('largest', 'separate', 'random init', 'no augmentation')
+MODELS = PROFILES['paper']['models']   # Table 1's rows as trained: the paper's five (its "ResNet" is MS) and a single-scale ResNet
+ABLATIONS = tuple(PROFILES['paper']['ablation'])   # the extra variants; the paper profile runs every one
 ABLATION_OF = {'largest': 'ResNet', 'separate': MS, 'random init': MS, 'no augmentation': MS}  # the row each ablation changes
 TO_PAPER = {'ResNet': 'ResNet (single-scale)', MS: 'ResNet',   # the paper's "ResNet" row is its multi-scale model
             f'{MS} (random init)': 'ResNet (random init)', f'{MS} (no augmentation)': 'ResNet (no augmentation)'}
 FROM_PAPER = {v: k for k, v in TO_PAPER.items()}
-_SMALL = dict(arch={'VGG': 'vgg11_bn', 'Inception': 'inception_v3', 'DenseNet': 'densenet121', 'EfficientNet': STAND_IN},
-              timm_kw={'VGG': {'mlp_ratio': 0.0625}}, backbone=STAND_IN, sizes={'Inception': 75})
-PROFILES = {
-    'smoke': dict(dataset='nih-cxr14-sample', framing='multilabel', models=MODELS,
-                  **_SMALL | dict(timm_kw={'VGG': {'mlp_ratio': 0.0625}, 'DenseNet': {'block_config': [2, 2, 2, 2]}}),
-                  scales=[32, 64], shared=True, image_size=32, batch_size=8, epochs=1, max_steps=2, lr=1e-3, patience=3,
-                  plateau=True, n_seeds=1, pretrained=False, allow_random=True, weights_file=None, max_images=80,
-                  hflip=True, ablation=['largest', 'random init', 'no augmentation'], n_cam=2, workers=0, cv_folds=0, n_boot=200),
-    'quick': dict(dataset='nih-cxr14-sample', framing='multilabel', models=MODELS, **_SMALL, scales=[0.5, 1.0, 1.5],
-                  shared=True, image_size=64, batch_size=32, epochs=3, max_steps=8, lr=1e-3, patience=3, plateau=True,
-                  n_seeds=1, pretrained=False, allow_random=True, weights_file=None, max_images=None, hflip=True,
-                  ablation=['largest'], n_cam=4, workers=0, cv_folds=0, n_boot=2000),
-    'decide': dict(dataset='nih-cxr14-sample', framing='multilabel', models=['ResNet', MS], **_SMALL, scales=[0.5, 1.0, 1.5],
-                   shared=True, image_size=64, batch_size=32, epochs=3, max_steps=None, lr=1e-3, patience=3, plateau=True,
-                   n_seeds=3, pretrained=False, allow_random=True, weights_file=None, max_images=None, hflip=True,
-                   ablation=['largest', 'random init', 'no augmentation'], n_cam=4, workers=0, cv_folds=5, n_boot=2000),
-    'paper': dict(dataset='nih-cxr14', models=MODELS, timm_kw={}, sizes={'Inception': 299}, shared=True, max_steps=None,
-                  arch={'VGG': 'vgg16_bn', 'Inception': 'inception_v3', 'DenseNet': 'densenet121', 'EfficientNet': 'efficientnet_b0'},
-                  plateau=True, pretrained=True, allow_random=False, weights_file=None, max_images=None,
-                  ablation=list(ABLATIONS), n_cam=6, workers=8, cv_folds=0, n_boot=2000, **PAPERS['multiscale-resnet']['setup']),
-}
 
 # %% ../nbs/12a_study_multiscale.ipynb #645a65aa
 def settings(profile:str, # 'smoke', 'quick', 'decide' or 'paper'

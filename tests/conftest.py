@@ -173,14 +173,14 @@ def demo(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def demo_site(demo, tmp_path_factory):
-    """The documentation site over the runs of `make demo` (`report.build_site`, as `medrepro docs` builds it): every
+    """The documentation site over the runs of `make demo` (`report.build_book`, as `medrepro docs` builds it): every
     paper notebook with its quick run's outputs, and the report. Library notebooks and labs are left out here (the fast
     tier's test_docs renders them): (site folder, error or None). Built once per session for the docs and browser tests."""
-    from medrepro.report import build_site
+    from medrepro.report import build_book
     work, _, _ = demo
     out = tmp_path_factory.mktemp('demo-site')
-    try: build_site(out/'site', work/'runs', out/'no-notebooks'); return out/'site', None
-    except Exception as e: return out/'site', e
+    try: return build_book(out/'book', work/'runs', out/'no-notebooks').parent, None
+    except Exception as e: return out/'book'/'html', e
 
 
 import importlib.util as _u  # the same network guard inside the pytest process

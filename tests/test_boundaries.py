@@ -14,6 +14,7 @@ FORBIDDEN = {
     'distributed': dict(own=('report', 'cli', 'study_'), ext=('papermill', 'markdown')),
     'figures': dict(own=('cli', 'study_'), ext=('papermill',)),
     'study_': dict(own=('cli',), ext=('papermill',)),   # one paper's orchestration: any library module, not the CLI
+    'fusion_': dict(own=('cli',), ext=('papermill',)),  # crossattn-fusion's wording and results: the paper layer, as `study_`
     'metrics': dict(own=('engine', 'report', 'cli', 'models', 'study_'), ext=('papermill', 'markdown')),
     'core': dict(own=('registry', 'data', 'models', 'losses', 'engine', 'metrics', 'report', 'cli'), ext=('papermill', 'markdown')),
     'registry': dict(own=('data', 'models', 'losses', 'engine', 'metrics', 'report', 'cli'), ext=('papermill', 'markdown')),

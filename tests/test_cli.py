@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from medrepro import cli, core
 from medrepro.core import MedreproError, ParamError
-from medrepro.registry import DATASETS
+from medrepro.registry import DATASETS, paper_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 # `medrepro ARGS` in a fresh process; argv[1], when not empty, replaces every paper's notebook
@@ -160,8 +160,7 @@ def test_list_shows_real_synthetic_missing(tmp_path, monkeypatch, capsys):
     assert cli.main(['list', '--data-root', str(tmp_path/'data')]) == 0
     out = capsys.readouterr().out
     rows = {t[-3]: (t[0], ' '.join(t[1:-3]), t[-2]) for t in (l.split() for l in out.splitlines()[2:])}  # dataset: paper, profiles, data
-    profiles = ', '.join(cli.notebook_profiles(cli.paper_notebook('crossattn-fusion')))   # the notebook's own, in its order
-    assert {'smoke', 'quick', 'paper'} <= set(profiles.split(', '))
+    profiles = ', '.join(core.PROFILES)   # the registry's profiles, in core.PROFILES order, for every paper
     assert rows['vqa-rad'] == ('crossattn-fusion', profiles, 'real')
     assert rows['alzheimer-mri-4class'][2] == 'synthetic' and rows['sartorius-cell-instance'][2] == 'missing'
     assert set(rows) == {n for n, d in DATASETS.items() if not d.get('synthetic')}
@@ -173,8 +172,9 @@ def test_params_shows_defaults_profiles_comments(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, 'paper_notebook', lambda paper: nb)
     assert cli.main(['params', 'iconvnext']) == 0
     rows = {c[0]: c for c in ([x.strip() for x in l.strip('|').split('|')] for l in capsys.readouterr().out.splitlines()[3:])}
-    assert rows['epochs'] == ['epochs', 'None', '1', '2', '3', 'passes over the data']
-    assert rows['lr'] == ['lr', '0.001', '', '', '', 'learning rate']
+    table = paper_profiles('iconvnext')   # the notebook runs iconvnext: its profiles are the registry's, not the notebook's cells
+    assert rows['epochs'] == ['epochs', 'None', *(repr(table[p]['epochs']) for p in core.PROFILES), 'passes over the data']
+    assert rows['run_dir'] == ['run_dir', 'None', '', '', '', '', '']   # a run parameter: no profile sets it
 
 
 def test_params_of_a_paper_lists_every_parameter(capsys):

@@ -257,12 +257,12 @@ def test_flickr30k_vqa_v2_formats(tmp_path):
 
 
 def test_notebook_types_no_paper_number():
-    """The paper notebook renders the paper's numbers from the registry (`study_fusion.paper_claims`) instead of typing
+    """The paper notebook renders the paper's numbers from the registry (`fusion_wording.paper_claims`) instead of typing
     them: no number of Tables 1-3 nor of the registry's claims appears in its cells (issue 14)."""
     import re, nbformat
     from medrepro.core import project_root
     from medrepro.registry import PAPERS
-    from medrepro.study_fusion import paper_claims
+    from medrepro.fusion_wording import paper_claims
     text = '\n'.join(c.source for c in nbformat.read(project_root()/'nbs'/'papers'/'crossattn-fusion.ipynb', as_version=4).cells)
     claims = PAPERS['crossattn-fusion']['claims']
     numbers = {f'{v}' for t in (PAPER1, PAPER2, PAPER3) for v in t.stack()} | {f'{v}' for v in claims['coco_cider_without_pretraining'].values()}

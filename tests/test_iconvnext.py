@@ -12,7 +12,7 @@ from medrepro.registry import paper_table
 from medrepro.study_iconvnext import PROFILES
 
 TABLES = ('class_balance', 'splits', 'table1', 'learning', 'icn_t_steps', 'fig4_per_class', 'ablation', 'efficiency', 'leakage',
-          'paper_claims')
+          'paper_claims', 'collapse', 'collapse_summary', 'claims_finetuned', 'finetuned_learning')
 FIGURES = ('fig2_curves', 'fig3_pca', 'fig4_confusion', 'fig5_roc', 'fig_icn_t_steps')
 
 
@@ -28,6 +28,7 @@ def _check_run(run):
     assert params['profile'] == 'smoke' and params['size'] == 64 and params['epochs'] == 1
     for t in TABLES: assert (run/'tables'/f'{t}.csv').exists() and (run/'tables'/f'{t}.md').exists(), t
     for f in FIGURES: assert (run/'figures'/f'{f}.html').stat().st_size > 1000, f
+    for f in ('collapse', 'claims_finetuned'): assert (run/'figures'/f'{f}.png').stat().st_size > 1000, f
     t1 = pd.read_csv(run/'tables'/'table1.csv', index_col=0)
     claims = pd.read_csv(run/'tables'/'paper_claims.csv', index_col=0)   # the paper's other numbers, from the registry
     assert list(claims['value paper']) == list(paper_table('iconvnext', 'claims')['value'])
@@ -67,6 +68,12 @@ def _check_run(run):
     verdict = (run/'notes'/'verdict.md').read_text()
     assert verdict.count('Leakage') >= 1 and 'tf_efficientnet_lite0' in verdict and 'What it cannot test' in verdict
     assert 'random weights' not in verdict and 'Not counted: recall' in verdict
+    # the collapse table: every L_fs setting, and the verdict names the reading Table 1 used
+    col = pd.read_csv(run/'tables'/'collapse.csv', index_col=0)
+    assert list(col.setting) == ['attended', 'normalised', 'no L_fs'] and (col.steps == 1).all() and (col.lfs_term_start.iloc[2] == 0)
+    assert metrics['lfs reading'] in ('attended', 'normalised') and set(metrics['collapse']) == set(col.setting)
+    assert ('**L_fs as in the paper.**' in verdict) == (metrics['lfs reading'] == 'attended') and '### The collapse table' in verdict
+    assert set(metrics['fine-tuned claims']) == {'icnt-beats-cnt', 'icnt-beats-base-cnn'}
     # the verdict names every model that gives one class to every test image
     one = [m for m, d in metrics['learning'].items() if d['one_class']]
     if one: assert f"{', '.join(one)} predict" in verdict
@@ -174,7 +181,8 @@ def test_weights_that_do_not_fit_are_refused(tmp_runs, tmp_path):
 # thread count: mean margin 0.175 at one thread (2026-12-06, AMD EPYC, 2 cores at load 3; about 150 s).
 # MEDREPRO_ICN_LEARNING_PARAMS (JSON) overrides its parameters; it exists to show that the test goes red on a model
 # that does not learn, e.g. MEDREPRO_ICN_LEARNING_PARAMS='{"lr": 1e-9}' (mean accuracy 0.295, below the trivial 0.311).
-LEARNING = dict(size=64, subset_scale=0.5, epochs=4, batch_size=16, max_steps=0, ablation_epochs=0, variants=[])
+LEARNING = dict(size=64, subset_scale=0.5, epochs=4, batch_size=16, max_steps=0, ablation_epochs=0, variants=[],
+                fs_features='normalised', collapse_seeds=0)   # the L_fs reading its margins were measured with; no collapse table
 LEARNING_SEEDS = (0, 1, 2)
 
 

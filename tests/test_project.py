@@ -1,7 +1,9 @@
 """The project's own invariants: notebooks and library in sync, notebooks clean, CLI errors, network guard."""
-import json, shutil, socket, subprocess, sys
+import ast, json, shutil, socket, subprocess, sys
 from pathlib import Path
 import pytest
+from medrepro.core import PAPER_IDS, PROFILES
+from medrepro.registry import paper_profiles
 from conftest import copy_worktree as _copy_tree   # the git-visible working tree, copied
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +52,28 @@ def test_ci_calls_readme_test_commands():
     readme, make = (ROOT/'README.md').read_text(), (ROOT/'Makefile').read_text()
     assert re.search(r'^make test +#', readme, re.M) and re.search(r'^make test-all +#', readme, re.M)
     assert re.search(r'^test:', make, re.M) and re.search(r'^test-all:', make, re.M) and '-m "not slow"' in make
+
+
+# a run's own parameters, which a paper notebook may declare beside the knobs of its registry profile table
+RUN_PARAMS = {'paper', 'profile', 'device', 'seeds', 'data_root', 'run_dir', 'synthetic', 'eval_from', 'on_bad_image',
+              'weights_file', 'image_weights', 'text_model'}
+
+
+def parameters(nb:Path)->dict:
+    "Name -> default of the papermill `parameters` cell of `nb`, read with `ast` (one literal assignment a line)."
+    cell = next(c for c in json.loads(nb.read_text())['cells'] if 'parameters' in c['metadata'].get('tags', []))
+    return {st.targets[0].id: ast.literal_eval(st.value) for st in ast.parse(''.join(cell['source'])).body}
+
+
+@pytest.mark.parametrize('paper', PAPER_IDS)
+def test_parameters_cell_matches_the_registry(paper):
+    """The parameters cell declares every knob of the paper's registry profile table, each with default None (the
+    profile's value), and besides them only run parameters; `paper` names the paper and `profile` is a profile."""
+    declared, knobs = parameters(ROOT/'nbs'/'papers'/f'{paper}.ipynb'), set(paper_profiles(paper)['quick'])
+    assert not knobs - set(declared), f'{paper}: knobs the parameters cell lacks: {sorted(knobs - set(declared))}'
+    assert not set(declared) - knobs - RUN_PARAMS, f'{paper}: neither knob nor run parameter: {sorted(set(declared) - knobs - RUN_PARAMS)}'
+    assert {k: v for k, v in declared.items() if k in knobs and v is not None} == {}, f'{paper}: a knob with a default of its own'
+    assert declared['paper'] == paper and declared['profile'] in PROFILES, (declared['paper'], declared['profile'])
 
 
 CARD_SECTIONS = ['provenance', 'license', 'de-identification', 'unit of independence', 'class balance', 'label noise',

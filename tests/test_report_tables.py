@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from medrepro import cli
-from medrepro.report import start_run, compare_with_paper
+from medrepro.runs import start_run
+from medrepro.verdict import compare_with_paper
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,12 @@ TABLES = {   # paper -> {table name: (table, caption)}; the kinds and names that
                           'Each head on frozen features against the best trivial predictor'),
         'claims': (T({'icn-t-beats-cn-t': {'claim': 'ICN-T is more accurate than CN-T', 'paper': '0.891 vs 0.824', 'ours': '+0.03 [-0.01, 0.07]',
                                            'decision': 'undecided', 'what would decide it': '≥ 400 subjects', 'sentence': 'Not decided.'}}),
-                   "The paper's claims, decided on frozen stand-in features")},
+                   "The paper's claims, decided on frozen stand-in features"),
+        'collapse': (T({i: dict(setting=s, seed=0, steps=68, ce_start=1.33, ce_end=1.2, lfs_term_start=11.1, lfs_term_end=.05, length_start=19.3,
+                                length_end=1.2, balanced_accuracy=.25, top_class_share=1., collapsed=True) for i, s in enumerate(('attended', 'no L_fs'))}),
+                     'The collapse table, one fine-tune per row'),
+        'collapse_summary': (T({s: dict(seeds=5, collapsed=5, steps=68., ce_start=1.33, lfs_term_start=11.1, balanced_accuracy=.25, top_class_share=1.)
+                                for s in ('attended', 'normalised', 'no L_fs')}, 'setting'), 'The collapse table by setting')},
     'multiscale-resnet': {
         'table1': (compared('multiscale-resnet', 'table1', ['VGG', 'ResNet', 'Multi-scale ResNet'], ['accuracy', 'recall', 'precision', 'f1'],
                             sd=True, **{'auroc reproduced': [.49, .66, .57, np.nan, np.nan, np.nan],
@@ -114,6 +120,8 @@ TABLES = {   # paper -> {table name: (table, caption)}; the kinds and names that
         'ensemble_weights': (T({0: dict(yolox=0., maskrcnn=.25, upernet=.75, score=.0023)}), 'Ensemble weight grid')},
 }
 for _p in ('multiscale-resnet', 'crossattn-fusion', 'neuron-ensemble'): TABLES[_p]['claims'] = TABLES['iconvnext']['claims']   # one `decide.claims_table` shape
+TABLES['iconvnext']['claims_finetuned'] = (TABLES['iconvnext']['claims'][0], "The paper's rankings among Table 1's models, decided on the fine-tuned models")
+TABLES['iconvnext']['finetuned_learning'] = (TABLES['iconvnext']['head_learning'][0], 'Each fine-tuned model against the best trivial predictor')
 TABLES['neuron-ensemble']['image_scores'] = (T({0: dict(image='synth0001', seed=0, configuration='Mask R-CNN + NMS', score=0., dice=0., instances=17)}),
                                              'Per test image, configuration and seed: competition score, foreground Dice, instances')
 TABLES['crossattn-fusion'].update(
@@ -221,9 +229,10 @@ def test_docs_builds_over_the_same_runs(report, tmp_path, monkeypatch):
 
 def test_fixture_holds_every_table_the_studies_save():
     "A table kind a study module starts to save must join TABLES, so that this test keeps feeding the report every kind."
-    module = {'iconvnext': 'study_iconvnext', 'multiscale-resnet': 'study_multiscale', 'crossattn-fusion': 'study_fusion', 'neuron-ensemble': 'study_cells'}
-    for paper, mod in module.items():
-        tree = ast.parse((ROOT/'medrepro'/f'{mod}.py').read_text())
-        saved = {n.args[1].value for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, 'attr', '') == 'save_table'
+    modules = {'iconvnext': ['study_iconvnext'], 'multiscale-resnet': ['study_multiscale'], 'crossattn-fusion': ['study_fusion', 'fusion_results'],
+               'neuron-ensemble': ['study_cells']}
+    for paper, mods in modules.items():
+        trees = [ast.parse((ROOT/'medrepro'/f'{mod}.py').read_text()) for mod in mods]
+        saved = {n.args[1].value for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, 'attr', '') == 'save_table'
                  and len(n.args) > 1 and isinstance(n.args[1], ast.Constant)}
         assert saved and saved <= set(TABLES[paper]), (paper, saved - set(TABLES[paper]))
