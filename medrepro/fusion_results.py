@@ -14,7 +14,8 @@ from .verdict import mean_sd, compare_with_paper
 from .figures import claims_figure, difference_bars
 from .decide import paired_bootstrap, trivial_predictions, learns, learning_sentence, per_seed, decide_claims
 from .fusion_wording import paper_drops, gallery_note, not_comparable, scale_reasons, undecidable, use_sentence, verdict_text
-from .study_fusion import FusionStudy, PAPER, MODELS, ABLATIONS, CONTROL, coco_specs
+from .study import Study
+from .study_fusion import Encoders, PAPER, MODELS, ABLATIONS, CONTROL, coco_specs
 
 # %% auto #0
 __all__ = ['ABL_NAMES', 'caption_scores', 'by_seed', 'with_data', 'table1', 'greedy_vs_beam', 'caption_examples', 'table2',
@@ -23,11 +24,11 @@ __all__ = ['ABL_NAMES', 'caption_scores', 'by_seed', 'with_data', 'table1', 'gre
            'fusion_verdict', 'claim_metrics', 'fusion_metrics']
 
 # %% ../nbs/12f_fusion_results.ipynb #4b8f7c06
-def caption_scores(s:FusionStudy, c:dict, r:dict)->dict:
+def caption_scores(st:Study, c:dict, r:dict)->dict:
     "Per seed, the caption table (x100) of every model's beam captions and of the proposed model's greedy ones."
     return {seed: caption_table(c['refs'], {**{n: r['beam'][(seed, n)] for n in coco_specs()},
-                                            'Proposed (greedy)': r['greedy'][(seed, 'Proposed')]}, meteor=s.cfg['meteor'])
-            for seed in s.seeds}
+                                            'Proposed (greedy)': r['greedy'][(seed, 'Proposed')]}, meteor=st.cfg['meteor'])
+            for seed in st.seeds}
 
 def by_seed(scores:dict, names:list, greedy:bool=False)->list:
     "One caption table per seed (rows = `names`), sliced from `scores` (seed -> table)."
@@ -44,55 +45,55 @@ def _rows(coco:pd.DataFrame, fl:pd.DataFrame|None)->pd.DataFrame:
     return pd.concat([coco.rename(index=lambda n: f'{n} / COCO')] + ([] if fl is None else [fl.rename(index=lambda n: f'{n} / Flickr30k')]))
 
 # %% ../nbs/12f_fusion_results.ipynb #4a567186
-def table1(s:FusionStudy, c:dict, scores:dict, fl:dict)->pd.DataFrame:
+def table1(st:Study, c:dict, scores:dict, fl:dict)->pd.DataFrame:
     "Table 1 (captioning, x100) beside the paper, saved with the scores the paper does not report (`table1_extra`)."
     mean, sd = mean_sd(by_seed(scores, list(MODELS)))
     fm, fs = mean_sd(fl['caps']) if fl['caps'] else (None, None)
-    t = compare_with_paper(_rows(mean, fm), PAPER, 'table1', sd=_rows(sd, fs) if len(s.seeds) > 1 else None, digits=1)
+    t = compare_with_paper(_rows(mean, fm), PAPER, 'table1', sd=_rows(sd, fs) if len(st.seeds) > 1 else None, digits=1)
     t = with_data(t, f"COCO sample, {len(c['units'])} test images", fl['state'])
-    s.run.save_table(t, 'table1', f"Table 1 (captioning, x100) beside the paper; {len(c['units'])} test images, beam {s.cfg['beam']}; "
-                     f"Flickr30k: {fl['state']}" + (' -- SYNTHETIC DATA' if s.coco_syn else ''))
+    st.run.save_table(t, 'table1', f"Table 1 (captioning, x100) beside the paper; {len(c['units'])} test images, beam {st.cfg['beam']}; "
+                     f"Flickr30k: {fl['state']}" + (' -- SYNTHETIC DATA' if c['synthetic'] else ''))
     extra = mean[[k for k in mean.columns if k not in paper_table(PAPER, 'table1').columns]].round(1)
-    s.run.save_table(extra, 'table1_extra', 'Scores the paper does not report (BLEU-3/4, ROUGE-L), same models')
+    st.run.save_table(extra, 'table1_extra', 'Scores the paper does not report (BLEU-3/4, ROUGE-L), same models')
     t.attrs['mean'] = mean
     return t
 
-def greedy_vs_beam(s:FusionStudy, scores:dict)->pd.DataFrame:
+def greedy_vs_beam(st:Study, scores:dict)->pd.DataFrame:
     "The proposed model's scores with greedy and with beam-search decoding."
     gb = pd.concat({'greedy': mean_sd(by_seed(scores, ['Proposed'], greedy=True))[0].loc['Proposed'],
                     'beam': mean_sd(by_seed(scores, list(MODELS)))[0].loc['Proposed']}, axis=1).T.round(1)
-    s.run.save_table(gb, 'greedy_vs_beam', 'Proposed model: greedy vs beam-search decoding'); return gb
+    st.run.save_table(gb, 'greedy_vs_beam', 'Proposed model: greedy vs beam-search decoding'); return gb
 
-def caption_examples(s:FusionStudy, c:dict, r:dict, n:int=5)->pd.DataFrame:
+def caption_examples(st:Study, c:dict, r:dict, n:int=5)->pd.DataFrame:
     "The first `n` test images: one reference and each model's caption."
     u = c['units'][:n]
-    ex = pd.DataFrame({'reference': [c['refs'][x][0] for x in u], **{m: [r['beam'][(s.seeds[0], m)][x] for x in u] for m in MODELS}}, index=u)
-    s.run.save_table(ex, 'caption_examples', 'First five test images: one reference and each model\'s caption'); return ex
+    ex = pd.DataFrame({'reference': [c['refs'][x][0] for x in u], **{m: [r['beam'][(st.seeds[0], m)][x] for x in u] for m in MODELS}}, index=u)
+    st.run.save_table(ex, 'caption_examples', 'First five test images: one reference and each model\'s caption'); return ex
 
 # %% ../nbs/12f_fusion_results.ipynb #2b252260
 def _top(d:pd.DataFrame)->pd.DataFrame: return d.rename(columns={'i2t_R@1': 'Top-1', 'i2t_R@5': 'Top-5'})[['Top-1', 'Top-5']]
 
-def table2(s:FusionStudy, r:dict, fl:dict)->pd.DataFrame:
+def table2(st:Study, c:dict, r:dict, fl:dict)->pd.DataFrame:
     "Table 2 (matching, %) beside the paper, saved with both retrieval directions; `attrs` carry the mean and the gallery note."
-    names = [n for n in MODELS if (s.seeds[0], n) in r['match']]
-    mean, sd = mean_sd([pd.DataFrame({n: r['match'][(seed, n)] for n in names}).T for seed in s.seeds])
+    names = [n for n in MODELS if (st.seeds[0], n) in r['match']]
+    mean, sd = mean_sd([pd.DataFrame({n: r['match'][(seed, n)] for n in names}).T for seed in st.seeds])
     fm, fs = mean_sd(fl['rec']) if fl['rec'] else (None, None)
     t = compare_with_paper(_rows(_top(mean), fm if fm is None else _top(fm)), PAPER, 'table2',
-                           sd=_rows(_top(sd), fs if fs is None else _top(fs)) if len(s.seeds) > 1 else None, digits=1)
-    n_gal = int(mean['n_images'].iloc[0]); note = gallery_note(n_gal, s.cfg['match_captions'])
+                           sd=_rows(_top(sd), fs if fs is None else _top(fs)) if len(st.seeds) > 1 else None, digits=1)
+    n_gal = int(mean['n_images'].iloc[0]); note = gallery_note(n_gal, st.cfg['match_captions'])
     t = with_data(t, f'COCO sample, {note}', fl['state'])
     fl_gal = f"; Flickr30k: {fl['state']}" + (f", gallery {int(fm['n_images'].iloc[0])} images (chance Recall@1 = {100 / fm['n_images'].iloc[0]:.1f} %)" if fl['rec'] else '')
-    s.run.save_table(t, 'table2', f"Table 2 (matching, %) beside the paper; {note}{fl_gal}" + (' -- SYNTHETIC DATA' if s.coco_syn else ''))
-    s.run.save_table(mean.round(1), 'table2_both_directions', f'Recall@K (%) in both directions; {note}')
+    st.run.save_table(t, 'table2', f"Table 2 (matching, %) beside the paper; {note}{fl_gal}" + (' -- SYNTHETIC DATA' if c['synthetic'] else ''))
+    st.run.save_table(mean.round(1), 'table2_both_directions', f'Recall@K (%) in both directions; {note}')
     t.attrs.update(mean=mean, n_gal=n_gal, note=note, chance=100 / n_gal,
                    r1_bound=100 * noise_bound(mean.loc['Proposed', 'i2t_R@1'] / 100, n_gal))   # two binomial standard errors
     return t
 
-def matching_check(s:FusionStudy, c:dict, r:dict, t2:pd.DataFrame)->pd.DataFrame:
+def matching_check(st:Study, c:dict, r:dict, t2:pd.DataFrame)->pd.DataFrame:
     "The proposed model's text→image top-1 against the trivial predictor (`metrics.learning_check`)."
-    learn = learning_check(c['gal_owner'], r['S'][(s.seeds[0], 'Proposed')].argmax(0).numpy())
+    learn = learning_check(c['gal_owner'], r['S'][(st.seeds[0], 'Proposed')].argmax(0).numpy())
     out = pd.Series(learn).to_frame('Proposed, text→image top-1')
-    s.run.save_table(out, 'learning_check', f"Proposed model against the trivial predictor (chance), text→image top-1 on the gallery; {t2.attrs['note']}")
+    st.run.save_table(out, 'learning_check', f"Proposed model against the trivial predictor (chance), text→image top-1 on the gallery; {t2.attrs['note']}")
     out.attrs['learn'] = learn
     return out
 
@@ -108,57 +109,57 @@ def ablation_frames(frames:list)->tuple:
 def _sd_txt(m, sd, one:bool): return m.round(1) if one else [f'{v:.1f} ± {e:.1f}' for v, e in zip(m, sd)]
 
 # %% ../nbs/12f_fusion_results.ipynb #eb714f10
-def table3(s:FusionStudy, c:dict, scores:dict)->pd.DataFrame:
+def table3(st:Study, c:dict, scores:dict)->pd.DataFrame:
     "Table 3 (ablation, CIDEr) and each ablation's difference from the Full Model, paper vs this run."
     (am, asd), (dm, dsd) = ablation_frames(by_seed(scores, ABL_NAMES))
-    ref, pdrop, one = paper_table(PAPER, 'table3')['CIDEr'], paper_drops(), len(s.seeds) == 1
+    ref, pdrop, one = paper_table(PAPER, 'table3')['CIDEr'], paper_drops(), len(st.seeds) == 1
     t = pd.DataFrame({'CIDEr paper': ref, 'CIDEr reproduced': _sd_txt(am['CIDEr'].reindex(ref.index), asd['CIDEr'].reindex(ref.index), one),
                       'Δ vs Full Model paper': pdrop,
                       'Δ vs Full Model reproduced': _sd_txt(dm['Δ vs Full Model'].reindex(ref.index), dsd['Δ vs Full Model'].reindex(ref.index), one)})
     t.index.name = 'model'
-    s.run.save_table(t, 'table3', f"Table 3 (ablation, CIDEr x100, {len(c['units'])} test images) and each ablation's difference from "
+    st.run.save_table(t, 'table3', f"Table 3 (ablation, CIDEr x100, {len(c['units'])} test images) and each ablation's difference from "
                      "the Full Model, paper vs this run. 'Remove Cross-Attention' is NOT the paper's ablation: the captioning text stream is a "
                      "fixed prompt, so it removes attention to a constant string (like-for-like on VQA-RAD: see the verdict)"
-                     + (' -- SYNTHETIC DATA' if s.coco_syn else ''))
+                     + (' -- SYNTHETIC DATA' if c['synthetic'] else ''))
     abl = [n for n in ref.index if n != 'Full Model']
     cmp = pd.DataFrame({'Δ vs Full Model paper': pdrop[abl], 'Δ vs Full Model reproduced': dm['Δ vs Full Model'][abl].round(1)})
     cmp['Δ vs Full Model Δ'] = (cmp['Δ vs Full Model reproduced'] - cmp['Δ vs Full Model paper']).round(1)
     t.attrs.update(a_mean=am, d_mean=dm, d_sd=dsd, abl=abl, cmp=cmp)
     return t
 
-def loss_control(s:FusionStudy, scores:dict)->pd.DataFrame:
+def loss_control(st:Study, scores:dict)->pd.DataFrame:
     "The Full Model trained with L_SEQ alone beside the joint loss (CIDEr), a control the paper does not have."
     ctrl = pd.concat([f.loc[['Proposed', CONTROL], ['CIDEr']].rename(index={'Proposed': 'Full Model (L_SEQ + L_CL)'})
                       for f in by_seed(scores, ['Proposed', CONTROL])])
     ctrl = ctrl.groupby(level=0, sort=False).mean().round(1)
     ctrl['Δ vs joint loss'] = (ctrl['CIDEr'] - ctrl['CIDEr'].iloc[0]).round(1)
-    s.run.save_table(ctrl, 'table3_loss_control', 'Control: the full model trained with L_SEQ alone, as the single-modality ablations are '
+    st.run.save_table(ctrl, 'table3_loss_control', 'Control: the full model trained with L_SEQ alone, as the single-modality ablations are '
                      '(not in the paper)')
     return ctrl
 
-def ablation_figure(s:FusionStudy, t3:pd.DataFrame):
+def ablation_figure(st:Study, t3:pd.DataFrame):
     "Bars of each ablation's CIDEr difference from the Full Model, paper vs this run (`figures/table3_ablation`)."
     abl, d = t3.attrs['abl'], 'Δ vs Full Model'
-    fig = difference_bars(paper_drops()[abl], t3.attrs['d_mean'][d][abl], t3.attrs['d_sd'][d][abl] if len(s.seeds) > 1 else None,
+    fig = difference_bars(paper_drops()[abl], t3.attrs['d_mean'][d][abl], t3.attrs['d_sd'][d][abl] if len(st.seeds) > 1 else None,
                           'Ablation: CIDEr difference from the Full Model (x100), paper vs this run', 'Δ CIDEr vs Full Model')
-    s.run.save_figure(fig, 'table3_ablation'); return fig
+    st.run.save_figure(fig, 'table3_ablation'); return fig
 
 # %% ../nbs/12f_fusion_results.ipynb #0e3fae57
-def ablation_noise(s:FusionStudy, c:dict, r:dict, t3:pd.DataFrame)->pd.DataFrame:
+def ablation_noise(st:Study, c:dict, r:dict, t3:pd.DataFrame)->pd.DataFrame:
     "Each ablation's CIDEr difference from the Full Model with its single-seed noise bound; `attrs`: per-image CIDEr, bounds, the loss control's."
-    per_img = {n: cider_per_image(c['refs'], r['beam'][(s.seeds[0], n)]) for n in ABL_NAMES + [CONTROL]}
+    per_img = {n: cider_per_image(c['refs'], r['beam'][(st.seeds[0], n)]) for n in ABL_NAMES + [CONTROL]}
     cmp, abl = t3.attrs['cmp'], t3.attrs['abl']
     cmp['noise bound (±)'] = [round(paired_bound(per_img[n], per_img['Proposed']), 1) for n in abl]
     cmp['beyond noise'] = cmp['Δ vs Full Model reproduced'].abs() > cmp['noise bound (±)']
-    s.run.save_table(cmp, 'table3_noise', f'Each ablation\'s CIDEr difference from the Full Model with its single-seed noise '
+    st.run.save_table(cmp, 'table3_noise', f'Each ablation\'s CIDEr difference from the Full Model with its single-seed noise '
                      f"bound (two paired standard errors over {len(c['units'])} test images)")
-    same = np.mean([r['beam'][(s.seeds[0], 'Proposed')][u] == r['beam'][(s.seeds[0], CONTROL)][u] for u in c['units']])
+    same = np.mean([r['beam'][(st.seeds[0], 'Proposed')][u] == r['beam'][(st.seeds[0], CONTROL)][u] for u in c['units']])
     cmp.attrs.update(per_img=per_img, cider_bound=paired_bound(per_img['Proposed']),   # the Full Model's own CIDEr
                      ctrl_bound=paired_bound(per_img[CONTROL], per_img['Proposed']), ctrl_same=float(same))   # the loss control, first seed
     return cmp
 
 # %% ../nbs/12f_fusion_results.ipynb #f1e00007
-def vqa_rad_check(s:FusionStudy, v:dict, vqa:pd.DataFrame)->pd.DataFrame:
+def vqa_rad_check(st:Study, v:dict, vqa:pd.DataFrame)->pd.DataFrame:
     "The image's and cross-attention's gains (points; every seed, resampled by image) and the first seed's learning check of the proposed model."
     te, P = v['te'], per_seed(vqa.attrs['pred'])
     y = np.where(v['labels'][te] < 0, len(v['classes']), v['labels'][te])            # unseen answers: a class no model predicts
@@ -227,35 +228,35 @@ def vqa_arena(v:dict, # `vqa_setup` of VQA-RAD: `df` (answer, answer_type, quest
     return dict(metric='overall', y=gold, preds=ans, clusters=units, fn=_right, learned={m: r['learns'] for m, r in res.items()}), res
 
 # %% ../nbs/12f_fusion_results.ipynb #c12f0021
-def fusion_claims(s:FusionStudy, coco:pd.DataFrame, c:dict, r:dict, fl:dict, v:dict, vqa:pd.DataFrame)->dict:
+def fusion_claims(st:Study, enc:Encoders, coco:pd.DataFrame, c:dict, r:dict, fl:dict, v:dict, vqa:pd.DataFrame)->dict:
     "Decide the registry's claims with every seed; save the claims table and figure, the learning checks and the captioners' use of the image."
     t0, cl, cider = time.time(), PAPERS[PAPER]['claim_list'], {k: cider_per_image(c['refs'], h) for k, h in r['beam'].items()}
     use = image_use(cider, {k: cider_per_image(c['refs'], h) for k, h in r['swapped'].items()}, r['beam'], r['swapped'])
     match, mres = matching_arena(r['S'], c['gal_owner'])
-    vq, vres = vqa_arena(v, vqa.attrs['pred'], s.meta['vqa_majority'])
+    vq, vres = vqa_arena(v, vqa.attrs['pred'], vqa.attrs['majority'])
     arenas = [caption_arena(cider, use.uses_image.to_dict()), match, vq]
     if fl.get('beam'): arenas += [caption_arena({k: cider_per_image(fl['refs'], h) for k, h in fl['beam'].items()}, None, 'Flickr30k'),
                                   matching_arena(fl['S'], fl['owner'], 'Flickr30k')[0]]
     n_train = coco[coco.part == 'train'].unit.nunique()
     reasons = undecidable(cl, arenas, scale_reasons(n_train, len(c['units']), len(c['gal_units'])))
-    table = decide_claims(cl, arenas, reasons, compare_size=not not_comparable(s, n_train))
+    table = decide_claims(cl, arenas, reasons, compare_size=not not_comparable(st, enc, n_train))
     rows = lambda task, metric, res: [dict(task=task, model=m, trivial=x['trivial'], trivial_score=x['trivial_score'], margin=x['difference'].mean,
                                            lo=x['difference'].lo, hi=x['difference'].hi, learns=x['learns'], one_answer=x['one_answer'],
                                            sentence=learning_sentence(m, x, metric, 'image')) for m, x in res.items()]
     learn = pd.DataFrame(rows('matching', 'image→text Recall@1 (%)', mres) + rows('VQA-RAD', 'accuracy (%)', vres)).set_index(['task', 'model'])
-    s.run.save_table(learn, 'claims_learning', 'Each matcher and VQA model against its best trivial predictor (every seed, resampled by image)')
-    s.run.save_table(use, 'image_dependence', "Does each captioner's caption change with the image? Captions from each test image's own "
+    st.run.save_table(learn, 'claims_learning', 'Each matcher and VQA model against its best trivial predictor (every seed, resampled by image)')
+    st.run.save_table(use, 'image_dependence', "Does each captioner's caption change with the image? Captions from each test image's own "
                      "features and from the next test image's; CIDEr of both against the image's references (every seed, by image)")
-    s.run.save_figure(claims_figure(table, 'crossattn-fusion: the claims, every seed, resampled by image'), 'claims')
-    s.run.save_table(table[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims',
-                     f"The paper's claims, decided with {len(s.seeds)} seed(s), intervals resampled by image")
-    s.timing['claims_s'] = round(time.time() - t0, 1)
+    st.run.save_figure(claims_figure(table, 'crossattn-fusion: the claims, every seed, resampled by image'), 'claims')
+    st.run.save_table(table[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims',
+                     f"The paper's claims, decided with {len(st.seeds)} seed(s), intervals resampled by image")
+    st.tick('claims_s', t0)
     return dict(table=table, use=use, learning=learn)
 
 # %% ../nbs/12f_fusion_results.ipynb #390ee8c8
-def fusion_verdict(s:FusionStudy, coco, c, **results)->Markdown:
+def fusion_verdict(st:Study, enc:Encoders, coco, c, v, **results)->Markdown:
     "The verdict of the run (`fusion_wording.verdict_text` of `results`: t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl, dec), saved as notes/verdict.md."
-    return Markdown(s.run.save_note(verdict_text(s, coco, c, **results), 'verdict'))
+    return Markdown(st.run.save_note(verdict_text(st, enc, coco, c, v, **results), 'verdict'))
 
 def _plain(x):
     "A metrics.json value: numpy scalars as Python ones, whole floats as ints, others rounded to 4 places."
@@ -270,8 +271,8 @@ def claim_metrics(dec:dict)->dict:
             'claims_learning': {f'{a}: {m}': {k: _plain(r[k]) for k in ('margin', 'lo', 'hi', 'learns')} for (a, m), r in dec['learning'].iterrows()},
             'image_use': {m: {k: _plain(r[k]) for k in ('changed', 'gain', 'lo', 'hi', 'uses_image')} for m, r in dec['use'].iterrows()}}
 
-def fusion_metrics(s:FusionStudy, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl, dec)->dict:
-    "Write metrics.json (results only; the same for the same seed on the CPU) and the wall times to the provenance."
+def fusion_metrics(st:Study, c:dict, v:dict, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl, dec)->dict:
+    "Write metrics.json (results only; the same for the same seed on the CPU; `c`, `v`: COCO's and VQA-RAD's set-ups, whether synthetic) and the wall times to the provenance."
     a = vchk.attrs
     m = {'table1': t1.attrs['mean'].round(2).to_dict('index'), 'table2': t2.attrs['mean'].round(2).to_dict('index'),
          'table3': t3.attrs['a_mean'][['CIDEr']].join(t3.attrs['d_mean']).round(2).to_dict('index'),
@@ -281,9 +282,8 @@ def fusion_metrics(s:FusionStudy, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, f
                           'table3': noise['noise bound (±)'].to_dict(), 'vqa_image_gain': round(a['gain_bound'], 2)},
          'vqa_rad_remove_cross_attention': dict(proposed_minus_ablation=round(a['xa'].mean, 2), noise_bound=round(a['xa_bound'], 2)),
          'vqa_v2': v2.drop(columns='data').to_dict('index') if 'overall' in v2 else v2['data'].iloc[0],
-         'flickr30k': fl['state'], 'synthetic': bool(s.coco_syn or s.rad_syn), **claim_metrics(dec)}
-    s.run.log_metrics(m)
-    if s.eval_from: s.run.record('checkpoints_loaded', s.loaded)
-    s.run.record('timing', dict(s.timing, total_s=round(time.time() - s.t0, 1)))     # wall times: provenance, not metrics
-    print(f'total {time.time() - s.t0:.0f} s')
+         'flickr30k': fl['state'], 'synthetic': bool(c['synthetic'] or v['synthetic']), **claim_metrics(dec)}
+    st.run.log_metrics(m)
+    st.run.record('timing', dict(st.times, total_s=round(time.time() - st.t0, 1)))     # wall times: provenance, not metrics
+    print(f'total {time.time() - st.t0:.0f} s')
     return m

@@ -12,7 +12,8 @@ from .core import STAND_IN
 from .registry import PAPERS, paper_table, dataset_info
 from .verdict import verdict, not_a_test, synthetic_banner
 from .decide import claim_arena
-from .study_fusion import PAPER, COCO_PROMPT
+from .study import Study
+from .study_fusion import PAPER, COCO_PROMPT, Encoders
 
 # %% auto #0
 __all__ = ['SMALL_TRAIN', 'SMALL_TEST', 'SYNTHETIC_SCOPE', 'XA_WHY', 'XA_CAVEAT', 'claims', 'paper_drops', 'paper_claims',
@@ -48,24 +49,24 @@ def paper_claims()->Markdown:
         + ', '.join(f'{v} ({n})' for n, v in k['coco_cider_without_pretraining'].items()) + '.')
 
 # %% ../nbs/12e_fusion_wording.ipynb #f0e0000a
-def external_banner(s, # the run (a `FusionStudy`): `eval_from`, `data_root`
+def external_banner(st:Study, # the run: `eval_from`, its `data_root`
                    ):
     "The heading of an external evaluation (None when the run trains)."
-    if s.eval_from: return Markdown(f'## External validation of `{s.eval_from}`\nNo model is trained here; all items of `{s.data_root}` are scored.')
+    if st.eval_from: return Markdown(f"## External validation of `{st.eval_from}`\nNo model is trained here; all items of `{st.params.get('data_root')}` are scored.")
 
 SYNTHETIC_SCOPE = {'COCO': 'in the captioning and matching tables below', 'VQA-RAD': 'in the VQA table below'}
 
-def synthetic_note(s, # the run: `coco_syn`, `rad_syn` (whether its COCO and VQA-RAD are generated)
+def synthetic_note(synthetic:bool, # whether the data of `name` are generated (`study_fusion.coco_parts`, `other_sets`)
                    name:str):
     "The banner over the tables of `name` ('COCO' or 'VQA-RAD') when its data are generated (None when real)."
-    if s.coco_syn if name == 'COCO' else s.rad_syn: return synthetic_banner(name, 'shape scenes', SYNTHETIC_SCOPE[name])
+    if synthetic: return synthetic_banner(name, 'shape scenes', SYNTHETIC_SCOPE[name])
 
-def encoder_note(s, # the run: `img_name`, `img_rec` (the image encoder and its weights record)
+def encoder_note(enc:Encoders, # the run's encoders: `img_name`, `img_rec` (the image encoder and its weights record)
                 ):
     "A heading when the image encoder is random or the stand-in (None for the paper's DenseNet121)."
-    if s.img_rec['source'] == 'random': return Markdown(f'### ⚠️ {s.img_name} is RANDOMLY INITIALISED (no ImageNet weights available here)')
-    if s.img_name == STAND_IN:
-        return Markdown(f"### Image encoder: the ImageNet stand-in {STAND_IN} ({s.img_rec['source']} {s.img_rec.get('package', '')}), "
+    if enc.img_rec['source'] == 'random': return Markdown(f'### ⚠️ {enc.img_name} is RANDOMLY INITIALISED (no ImageNet weights available here)')
+    if enc.img_name == STAND_IN:
+        return Markdown(f"### Image encoder: the ImageNet stand-in {STAND_IN} ({enc.img_rec['source']} {enc.img_rec.get('package', '')}), "
                         "not the paper's DenseNet121")
 
 def gallery_note(n_images:int, n_captions:int)->str:
@@ -82,21 +83,21 @@ def three_way(d:float, # a difference (this minus that)
     "The sentence that fits a difference `d` and its noise bound."
     return (above if d > bound else below if d < -bound else within).format(d=d, neg=-d, bound=bound)
 
-def _trained_on_synthetic(s)->bool:
-    "Whether the run that an external evaluation reads was trained on synthetic data (its provenance)."
-    return bool(s.eval_from) and bool(json.loads((Path(s.eval_from)/'provenance.json').read_text()).get('synthetic'))
+def _trained_on_synthetic(eval_from)->bool:
+    "Whether the run that an external evaluation reads (`eval_from`; None: none) was trained on synthetic data (its provenance)."
+    return bool(eval_from) and bool(json.loads((Path(eval_from)/'provenance.json').read_text()).get('synthetic'))
 
-def not_comparable(s, n_train:int, # the run (a `FusionStudy`) and its training images
+def not_comparable(st:Study, enc:Encoders, n_train:int, # the run, its encoders and its training images
                    *extra:str, # a table's own reasons ('' ones are dropped)
                   )->str:
     "Why this run is no test of the paper, built from the run itself, as one sentence (`verdict.not_a_test`; '' at the paper's scale)."
-    k, rnd = claims(), s.img_rec['source'] == 'random'
-    return not_a_test(s.eval_from and 'an external evaluation of another run', _trained_on_synthetic(s) and 'models trained on SYNTHETIC data',
-                      not rnd and s.img_name != k['backbone'] and f'the ImageNet stand-in {s.img_name} instead of DenseNet121',
-                      s.txt_rec.get('model_type') != 'albert' and f"text encoder {s.txt_rec.get('model_type')}, not ALBERT",
-                      s.cfg['image_size'] < k['image_size'] and f"{s.cfg['image_size']} px images (paper: {k['image_size']})",
-                      not s.eval_from and n_train < SMALL_TRAIN and f"{n_train} training images (paper: ~{k['train_images']:,})",
-                      *extra, profile=s.profile, random_models=['the image encoder'] if rnd else [])
+    k, rnd = claims(), enc.img_rec['source'] == 'random'
+    return not_a_test(st.eval_from and 'an external evaluation of another run', _trained_on_synthetic(st.eval_from) and 'models trained on SYNTHETIC data',
+                      not rnd and enc.img_name != k['backbone'] and f'the ImageNet stand-in {enc.img_name} instead of DenseNet121',
+                      enc.txt_rec.get('model_type') != 'albert' and f"text encoder {enc.txt_rec.get('model_type')}, not ALBERT",
+                      st.cfg['image_size'] < k['image_size'] and f"{st.cfg['image_size']} px images (paper: {k['image_size']})",
+                      not st.eval_from and n_train < SMALL_TRAIN and f"{n_train} training images (paper: ~{k['train_images']:,})",
+                      *extra, profile=st.profile, random_models=['the image encoder'] if rnd else [])
 
 def scale_reasons(n_train:int, n_test:int, n_gal:int, # training, test and gallery images of the run
                  )->dict:
@@ -122,27 +123,28 @@ def undecidable(claims:list, arenas:list, # registry claims, and the arenas that
     return out
 
 # %% ../nbs/12e_fusion_wording.ipynb #f0e00013
-def encoders_text(s, # the run: `img_name`, `img_rec`, `txt_rec`
+def encoders_text(enc:Encoders, # the run's encoders: `img_name`, `img_rec`, `txt_rec`
                  )->str:
     "What the two frozen encoders are, and what a run on the ImageNet stand-in can and cannot test."
-    r, t = s.img_rec, s.txt_rec
+    r, t = enc.img_rec, enc.txt_rec
     text = f"{t['name']} ({t.get('model_type')}, {t.get('layers')} layers x {t.get('width')})" + ('' if t.get('model_type') == 'albert' else ", not the paper's ALBERT")
-    if r['source'] == 'random': img = f"{s.img_name}, RANDOM weights, frozen"
-    elif s.img_name == STAND_IN:
+    if r['source'] == 'random': img = f"{enc.img_name}, RANDOM weights, frozen"
+    elif enc.img_name == STAND_IN:
         img = (f"the ImageNet stand-in {STAND_IN} ({r['source']}: {r.get('package') or r.get('path')} {r.get('version', '')}, "
                f"sha256 {str(r.get('sha256'))[:12]}), frozen, instead of the paper's DenseNet121. Such a run tests the paper's fusion "
                "(cross-attention, CBAM, the heads and the joint loss) on pretrained ImageNet visual tokens: whether the models learn "
                "to match, caption and answer, and how the ablations compare; it cannot test DenseNet121's own features, nor the "
                "numbers of a full-size training")
-    else: img = f"{s.img_name}, {r['source']} weights, frozen"
+    else: img = f"{enc.img_name}, {r['source']} weights, frozen"
     return f"Image encoder: {img}. Text encoder: {text}, frozen. "
 
-def context_text(s, # the run: its encoders and `eval_from`
+def context_text(enc:Encoders, # the run's encoders
+                 eval_from=None, # the run an external evaluation scores (`Study.eval_from`)
                 )->str:
     "The encoders, and where the paper's CIDEr stands among published captioners."
     lit = PAPERS[PAPER]['claims']['coco_cider_without_pretraining']
     lo, hi = min(lit, key=lit.get), max(lit, key=lit.get)
-    return (encoders_text(s) + (f"External validation of {s.eval_from}: nothing trained here. " if s.eval_from else '')
+    return (encoders_text(enc) + (f"External validation of {eval_from}: nothing trained here. " if eval_from else '')
             + f"Published COCO captioners without large-scale pre-training reach CIDEr ~{int(lit[lo])} "
             f"({lo}) to ~{int(lit[hi])} ({hi}); the paper's {paper_table(PAPER, 'table1').loc['Proposed / COCO', 'CIDEr']} is far above them.")
 
@@ -221,22 +223,22 @@ def use_sentence(model:str, r)->str:
             f"{r['n_seeds']} seed(s)): " + ("it uses the image." if r['uses_image'] else "no evidence that its captions fit their own image better than another's."))
 
 # %% ../nbs/12e_fusion_wording.ipynb #f0e00018
-def verdict_text(s, # the run (a `FusionStudy`): seeds, data flags, encoders
-                 coco, c, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl, dec, # the study's results (`fusion_results.fusion_verdict`)
+def verdict_text(st:Study, enc:Encoders, # the run (seeds, settings) and its encoders
+                 coco, c, v, t1, t2, chk, t3, ctrl, noise, vqa, vchk, v2, fl, dec, # the study's results (`fusion_results.fusion_verdict`)
                 )->str:
     "The verdict of the run: its limits once, the claims decided, then what the tables show."
     n_test, n_gal, tol = len(c['units']), t2.attrs['n_gal'], 2.0     # tol: points on the x100 scale
     n_train, small, k, learn = coco[coco.part == 'train'].unit.nunique(), n_test < SMALL_TEST, claims(), chk.attrs['learn']
-    limits = not_comparable(s, n_train, small and f"{n_test} test images (paper: the {k['test_images']:,}-image COCO test split), so CIDEr's IDF "
-                            f"comes from {n_test} images and is on another scale", n_gal < SMALL_TEST and t2.attrs['note'], len(s.seeds) == 1 and 'one seed')
-    tables = verdict(pd.concat([t1, t2, noise.drop(columns=['noise bound (±)', 'beyond noise'])]), tol=tol, synthetic=s.coco_syn, not_comparable=limits,
+    limits = not_comparable(st, enc, n_train, small and f"{n_test} test images (paper: the {k['test_images']:,}-image COCO test split), so CIDEr's IDF "
+                            f"comes from {n_test} images and is on another scale", n_gal < SMALL_TEST and t2.attrs['note'], len(st.seeds) == 1 and 'one seed')
+    tables = verdict(pd.concat([t1, t2, noise.drop(columns=['noise bound (±)', 'beyond noise'])]), tol=tol, synthetic=c['synthetic'], not_comparable=limits,
                      exclude=(('CIDEr',) if small else ()) + (('Top-1', 'Top-5') if n_gal < SMALL_TEST else ()),
-                     learned=bool(learn['beats_trivial'] and not learn['one_class']) if s.coco_syn else None)
-    t, syn = dec['table'], s.coco_syn or s.rad_syn
+                     learned=bool(learn['beats_trivial'] and not learn['one_class']) if c['synthetic'] else None)
+    t, syn = dec['table'], c['synthetic'] or v['synthetic']
     return '\n\n'.join([
         "### This run, its limits, and Tables 1-3 beside the paper", tables,
-        f"The paper's claims are decided below with {len(s.seeds)} seed(s) and intervals resampled by image" + (", on their direction only; "
-        "the tables' differences from the paper's numbers are not counted as agreement." if limits else '.') + f" {context_text(s)}",
+        f"The paper's claims are decided below with {len(st.seeds)} seed(s) and intervals resampled by image" + (", on their direction only; "
+        "the tables' differences from the paper's numbers are not counted as agreement." if limits else '.') + f" {context_text(enc, st.eval_from)}",
         f"Single-seed noise bound of the proposed model's CIDEr: ±{noise.attrs['cider_bound']:.1f} (two standard errors over {n_test} test images). "
         f"Matching: {t2.attrs['note']}. Flickr30k rows of Tables 1-2: {fl['state']}.",
         "### The paper's claims", '\n'.join(f"- **{i}** ({r['decision']}): {r['sentence']}" for i, r in t.iterrows()),

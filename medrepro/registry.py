@@ -289,7 +289,7 @@ PAPERS['crossattn-fusion']['profiles'] = {
 
 # %% ../nbs/01_registry.ipynb #e60b8659
 _nc_paper = dict(PAPERS['neuron-ensemble']['setup'], dataset='sartorius', n_seeds=3, max_images=0, repeats=20, max_steps=0,
-                 light_factor=1, yolox_width=0, yolox_depth=0, mosaic=0.5, rpn_post_nms_top_n_train=2000,
+                 light_factor=1, yolox_width=0.0, yolox_depth=0.0, mosaic=0.5, rpn_post_nms_top_n_train=2000,
                  box_batch_size_per_image=512, proposals_test=2000, detections=500, score_thr=0.05, aux_weight=0.4,
                  weight_step=0.1, semantic_method='watershed', mask_thr=0.5, feature_fusion='average', threads=None,
                  checkpoints=True, allow_random=False)
@@ -303,7 +303,7 @@ PAPERS['neuron-ensemble']['profiles'] = {
                   multiscale=[0.75, 1.0, 1.25], rpn_post_nms_top_n_train=300, box_batch_size_per_image=128, proposals_test=300,
                   detections=150, weight_step=0.25),
     'decide': dict(_nc_small, dataset='dsb2018', n_seeds=3, max_images=150, long_side=192, crop=[128, 128], epochs=1,
-                   repeats=3, max_steps=100, light_factor=2, yolox_width=0, yolox_depth=0, multiscale=[0.75, 1.0, 1.25],
+                   repeats=3, max_steps=100, light_factor=2, yolox_width=0.0, yolox_depth=0.0, multiscale=[0.75, 1.0, 1.25],
                    resnest_backbone='', rpn_post_nms_top_n_train=150, box_batch_size_per_image=64, proposals_test=300,
                    detections=150, weight_step=0.25),
     'paper': _nc_paper}

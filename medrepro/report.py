@@ -247,7 +247,7 @@ def report_page(runs_dir:str|Path='runs', # run folders
 
 # %% ../nbs/09_report.ipynb #75108af3
 _CSS = ('.syn{color:#fff;background:#c00;padding:2px 6px}.real{color:#fff;background:#070;padding:2px 6px}'
-        '.note{background:#f6f6f0;padding:.3em 1em;border-left:4px solid #996}.meta{color:#555}.summary td{text-align:left}'
+        'div.note:not(.admonition){background:#f6f6f0;padding:.3em 1em;border-left:4px solid #996}.meta{color:#555}.summary td{text-align:left}'
         '.st-done,.st-real{color:#070}.st-failed,.st-synthetic{color:#c00}.st-interrupted,.st-running{color:#b60}'
         '.problem{background:#fff0f0;padding:.3em 1em;border-left:4px solid #c00}iframe{width:100%;height:480px;border:1px solid #eee}'
         '.summary,.dataframe{font-size:.8em;border-collapse:collapse}.summary :is(td,th),.dataframe :is(td,th){border:1px solid #ccc;padding:2px 6px}')
@@ -330,9 +330,9 @@ def _newest_run(runs_dir:Path, paper:str)->Path|None:
 def _banner(run_dir:Path, tables:list)->str:
     "What a reader must know before a paper page: its run, real or synthetic data, and links to the run's claims, tables and card."
     params, syn = _read_ok(run_dir/'params.json'), _read_ok(run_dir/'provenance.json').get('synthetic')
-    kind = 'danger} SYNTHETIC DATA: no number on this page is comparable with the paper' if syn else 'note} Real data'
+    head = 'SYNTHETIC DATA: no number on this page is comparable with the paper\n:class: danger' if syn else 'Real data\n:class: note'
     links = ', '.join(f'{{download}}`{t.stem} <{t.parent.name}/{t.name}>`' for t in tables) or 'none'
-    return (f"```{{{kind}\nRendered from run `{run_dir.name}` (profile `{params.get('profile')}`, {'synthetic' if syn else 'real'} "
+    return (f"```{{admonition}} {head}\nRendered from run `{run_dir.name}` (profile `{params.get('profile')}`, {'synthetic' if syn else 'real'} "
             f"data, status done). Its claims and tables (CSV): {links}. Every table, figure and verdict of the run: "
             f'<a href="../report.html#{_anchor(run_dir)}">its card in the report</a>.\n```')
 
@@ -349,11 +349,11 @@ def _paper_page(runs_dir:Path, paper:str, src:Path)->dict:
 
 def _lab_banner(done:Path, lab:str, problem:str='')->str:
     "What a reader must know before a lab page: executed or not (or unreadable), and on which data."
-    if problem: return f"```{{note}} Shown without outputs\nThe executed copy could not be read ({problem}).\n```"
-    if not done.exists(): return f"```{{note}} Not executed yet\n`medrepro lab {lab}` (or `make docs`) runs it; shown without outputs.\n```"
+    if problem: return f"```{{admonition}} Shown without outputs\n:class: note\nThe executed copy could not be read ({problem}).\n```"
+    if not done.exists(): return f"```{{admonition}} Not executed yet\n:class: note\n`medrepro lab {lab}` (or `make docs`) runs it; shown without outputs.\n```"
     syn, secs = '⚠️ SYNTHETIC' in _Card(done.parent).text(done), _read_ok(done.parent/'status.json').get('seconds')
-    head = "danger} SYNTHETIC DATA: the real sample was absent, so the numbers are not the course's" if syn else 'note} Executed'
-    return (f"```{{{head}\nExecuted by `medrepro lab {lab}` as a student first opens it ({secs} s): every analysis ran and each "
+    head = "SYNTHETIC DATA: the real sample was absent, so the numbers are not the course's\n:class: danger" if syn else 'Executed\n:class: note'
+    return (f"```{{admonition}} {head}\nExecuted by `medrepro lab {lab}` as a student first opens it ({secs} s): every analysis ran and each "
             "self-check waits for your prediction.\n```")
 
 def _lab_page(runs_dir:Path, nb:Path, src:Path)->str:

@@ -26,58 +26,37 @@ from .ensemble import fuse, fit_weights, merge_instances, mask_nms, remove_overl
 from .metrics_cells import sartorius_score, precision_at, coco_mask_ap, evaluate_cells
 from .decide import paired_bootstrap, bootstrap_metric, trivial_predictions, learns, learning_sentence, claims_table, units_needed
 from .engine import TrainConfig, train_or_load
-from .runs import Run, start_paper_run
+from .study import Study, open_study
 from .verdict import compare_with_paper, not_a_test, synthetic_banner
 from .figures import panel_grid, claims_figure
 
 # %% auto #0
-__all__ = ['PAPER', 'ROWS', 'PROFILES', 'FUSED', 'YOLOX_BOXES', 'MIN_UNITS', 'train_seeds', 'Study', 'start_study', 'cap_images',
-           'load_data', 'halves', 'split_data', 'train_set', 'eval_data', 'model_specs', 'build_models', 'Trained',
-           'train_models', 'history', 'Scored', 'predict_all', 'fusion_names', 'upernet_row', 'configurations',
-           'ensemble_weights', 'weights_flat', 'score_seed', 'test_ids', 'instance_counts', 'one_column', 'reproduced',
-           'table1', 'test_scores', 'ablation_rows', 'fusion_ablation', 'dice', 'as_instances', 'box_score',
-           'trivial_scores', 'image_scores', 'SeedRun', 'seed_run', 'other_seeds', 'all_image_scores', 'per_seed',
-           'learning', 'save_learning', 'type_table', 'missing_types', 'per_cell_type', 'weights_figure', 'overlay',
-           'overlays', 'claim_rows', 'run_claims', 'claim_estimates', 'undecidable_sentence', 'not_judged_sentence',
-           'decide_claims', 'save_claims', 'weights_text', 'order_text', 'not_comparable', 'steps_text', 'run_limits',
-           'learning_text', 'limits_text', 'claims_note', 'table1_text', 'run_verdict', 'claim_metrics', 'log_metrics']
+__all__ = ['PAPER', 'ROWS', 'PROFILES', 'DATASETS', 'FUSED', 'YOLOX_BOXES', 'MIN_UNITS', 'open_cells_study', 'cap_images',
+           'CellData', 'load_data', 'halves', 'Split', 'split_data', 'split_table', 'Images', 'train_set', 'eval_data',
+           'model_specs', 'build_models', 'Trained', 'train_models', 'history', 'Scored', 'predict_all', 'fusion_names',
+           'upernet_row', 'configurations', 'ensemble_weights', 'weights_flat', 'score_seed', 'test_ids',
+           'instance_counts', 'one_column', 'reproduced', 'table1', 'test_scores', 'ablation_rows', 'fusion_ablation',
+           'dice', 'as_instances', 'box_score', 'trivial_scores', 'image_scores', 'SeedRun', 'seed_run', 'other_seeds',
+           'all_image_scores', 'per_seed', 'learning', 'save_learning', 'type_table', 'missing_types', 'per_cell_type',
+           'weights_figure', 'overlay', 'overlays', 'claim_rows', 'run_claims', 'claim_estimates',
+           'undecidable_sentence', 'not_judged_sentence', 'decide_claims', 'save_claims', 'weights_text', 'order_text',
+           'not_comparable', 'steps_text', 'run_limits', 'learning_text', 'limits_text', 'claims_note', 'table1_text',
+           'run_verdict', 'claim_metrics', 'log_metrics']
 
 # %% ../nbs/12d_study_cells.ipynb #8fb2fb91
 PAPER = 'neuron-ensemble'
 ROWS = list(paper_table(PAPER, 'table1').index)   # the paper's three configurations, in its order
 PROFILES = PAPERS[PAPER]['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
-
-def train_seeds(seeds, # the `seeds` parameter
-                n:int, # the profile's `n_seeds`
-               )->list:
-    "The seeds a run trains: `seeds`, then the integers after the largest of them until there are `n`."
-    out = [int(s) for s in seeds]
-    while len(out) < n: out.append(max(out) + 1)
-    return out
+DATASETS = ('sartorius', 'dsb2018')     # the `dataset` parameter: the paper's cells, or the DSB2018 nuclei
 
 # %% ../nbs/12d_study_cells.ipynb #1995f64b
-class Study:
-    "One neuron-ensemble run: settings `cfg`, run folder `run`, device, seeds; `load_data` to `eval_data` add the images and splits."
-    def __init__(self, run:Run, cfg:dict, seeds:list, dev, n_threads:int, eval_from=None, weights_file=None):
-        self.run, self.cfg, self.seeds, self.dev, self.n_threads = run, cfg, list(seeds), dev, n_threads
-        self.dataset = check_choice('dataset', cfg['dataset'], ('sartorius', 'dsb2018'))
-        self.eval_from, self.weights_file = Path(eval_from) if eval_from else None, weights_file
-        self.t0, self.times = time.time(), {}
-    def __repr__(self):
-        ext = f' | external evaluation of {self.eval_from}' if self.eval_from else ''
-        return f'{self.run} | device {self.dev} | threads {self.n_threads} | seeds {self.seeds}{ext}'
-    def tick(self, key:str, t0:float): self.times[key] = round(time.time() - t0, 1)
-
-def start_study(profile:str, # smoke | quick | decide | paper
-                cfg:dict, # the profile's settings with the notebook's overrides (`core.profile_config`)
-                device='auto', seeds=(0,), run_dir=None, # as the notebook's parameters
-                **params, # the other parameters written to params.json (data_root, synthetic, eval_from, weights_file)
-               )->Study:
-    "Open the run (`report.start_paper_run`: threads, device, run folder) for `cfg['dataset']` and `train_seeds(seeds, cfg['n_seeds'])`."
-    check_choice('dataset', cfg['dataset'], ('sartorius', 'dsb2018'))
-    seeds = train_seeds(seeds, cfg['n_seeds'])
-    run, dev, n_threads = start_paper_run(PAPER, profile, cfg, device, seeds, run_dir, **params)
-    return Study(run, cfg, seeds, dev, n_threads, params.get('eval_from'), params.get('weights_file'))
+def open_cells_study(profile:str, # smoke | quick | decide | paper
+                     cfg:dict, # the profile's settings with the notebook's overrides (`core.profile_config`)
+                     device='auto', seeds=(0,), run_dir=None, # as the notebook's parameters
+                     **params, # the other parameters written to params.json (data_root, synthetic, eval_from, weights_file)
+                    )->Study:
+    "`study.open_study` for this paper, once `cfg['dataset']` is one it reads (a wrong one opens no run folder)."
+    check_choice('dataset', cfg['dataset'], DATASETS); return open_study(PAPER, profile, cfg, device, seeds, run_dir, **params)
 
 # %% ../nbs/12d_study_cells.ipynb #8e6cb011
 def cap_images(idx, labels, n:int)->np.ndarray:
@@ -89,26 +68,33 @@ def cap_images(idx, labels, n:int)->np.ndarray:
     return np.sort(np.array(idx, dtype=int))
 
 # %% ../nbs/12d_study_cells.ipynb #952194aa
-def _cells(st:Study, data_root, synthetic:str):
+class CellData(NamedTuple):
+    "The dataset a run reads: its reader, folder, whether it is a synthetic stand-in, its name, and every image's cell type."
+    reader: SartoriusCells|DSB2018Cells   # one item per image (`data_cells`)
+    root: Path                           # the dataset folder
+    synthetic: bool                      # a generated stand-in, not the real images
+    name: str                            # synthetic-sartorius | sartorius-cell-instance | dsb2018-stage1
+    types: np.ndarray                    # the cell type of every image of `reader`
+
+def _reader(dataset:str, data_root, synthetic:str)->tuple:
     "The dataset reader, its root and whether it is synthetic."
-    if st.dataset == 'sartorius':
+    if dataset == 'sartorius':
         root, is_syn = locate_dataset('sartorius-cell-instance', data_root, synthetic, make=make_synthetic_sartorius)
         return SartoriusCells(root, classes=dataset_info('sartorius-cell-instance')['labels']), root, is_syn
     if synthetic == 'yes': raise ParamError("synthetic='yes' has no DSB2018-format generator; use dataset='sartorius'")
     root, is_syn = locate_dataset('dsb2018-stage1', data_root, 'no')
     return DSB2018Cells(root, classes=dataset_info('dsb2018-stage1')['labels']), root, is_syn
 
-def load_data(st:Study, data_root=None, synthetic:str='auto'):
-    "Read (or generate) the cells, keep at most `max_images` stratified by cell type (an external evaluation reads all)."
-    st.cells, st.root, st.is_syn = _cells(st, data_root, synthetic)
-    st.data_name = ('synthetic-sartorius' if st.is_syn else 'sartorius-cell-instance') if st.dataset == 'sartorius' else 'dsb2018-stage1'
-    if st.is_syn: display(synthetic_banner('The Sartorius data', 'cell-like images'))
-    st.all_types, ids, n = np.array(st.cells.cell_types), np.arange(len(st.cells)), st.cfg['max_images']
-    if n and len(ids) > n and not st.eval_from:
-        keep = split_by_unit(ids, (n, len(ids) - n), seed=st.seeds[0], labels=st.all_types, names=('keep', 'drop'))['keep']
-        ids = cap_images(ids[keep], st.all_types, n)
-    st.ids, st.types = ids, st.all_types[ids]
-    print(st.cells, '| using', len(ids), 'images:', pd.Series(st.types).value_counts().to_dict())
+def load_data(st:Study, # the run (`cfg['dataset']`)
+              data_root=None, # folder holding the dataset (None: $MEDREPRO_DATA)
+              synthetic:str='auto', # auto | yes | no: the synthetic Sartorius-format stand-in
+             )->CellData:
+    "Read (or generate) every image of the run's dataset; `split_data` picks the images used."
+    reader, root, is_syn = _reader(st.cfg['dataset'], data_root, synthetic)
+    name = ('synthetic-sartorius' if is_syn else 'sartorius-cell-instance') if st.cfg['dataset'] == 'sartorius' else 'dsb2018-stage1'
+    if is_syn: display(synthetic_banner('The Sartorius data', 'cell-like images'))
+    print(reader)
+    return CellData(reader, root, is_syn, name, np.array(reader.cell_types))
 
 # %% ../nbs/12d_study_cells.ipynb #076547f0
 def halves(test:np.ndarray, types:np.ndarray)->tuple|None:
@@ -120,78 +106,109 @@ def halves(test:np.ndarray, types:np.ndarray)->tuple|None:
     return (pub, priv) if min(len(pub), len(priv)) >= 2 else None
 
 # %% ../nbs/12d_study_cells.ipynb #ff3bd56c
-def split_data(st:Study)->pd.DataFrame:
-    "60/20/20 split by image stratified by cell type (external evaluation: all test), halves, records; the split table."
-    ids = st.ids
-    if st.eval_from: st.spl = dict(train=ids[:0], valid=ids[:0], test=ids)
-    else: st.spl = {k: ids[v] for k, v in split_by_unit(ids, (0.6, 0.2, 0.2), seed=st.seeds[0], labels=st.types if len(ids) >= 10 else None).items()}
-    check_leakage(st.spl, list(range(len(st.cells))))
-    st.halves = halves(st.spl['test'], st.all_types)
-    st.cols = dict(public=st.halves[0], private=st.halves[1], test=st.spl['test']) if st.halves else dict(test=st.spl['test'])
-    parts = dict(**st.spl, **{c: v for c, v in st.cols.items() if c != 'test'})
-    tab = pd.DataFrame({k: dict(images=len(v), **pd.Series(st.all_types[v]).value_counts().to_dict()) for k, v in parts.items()}).fillna(0).astype(int)
-    files = [st.cells.root/p for p in ['train.csv', 'stage1_train_labels.csv'] if (st.cells.root/p).exists()]
-    st.run.record_data(st.data_name, st.root, st.is_syn, files, images=len(ids), splits={k: [st.cells.ids[i] for i in v] for k, v in st.spl.items()},
-                       public_private=None if not st.halves else [[st.cells.ids[i] for i in h] for h in st.halves])
-    print('public/private halves:', 'yes' if st.halves else 'no (too few test images per cell type): one test column')
-    return st.run.save_table(tab, 'splits', 'Images per split and cell type' + (' (test = public + private halves)' if st.halves else ''))
+class Split(NamedTuple):
+    "The images a run uses and their parts (indices into the reader): train, valid, test, and the test's two halves where they can be cut."
+    ids: np.ndarray        # the images used: at most `max_images`, every image in an external evaluation
+    parts: dict            # train | valid | test -> image indices
+    halves: tuple|None     # (public, private) halves of the test images (`halves`), or None
+    @property
+    def cols(self)->dict:
+        "The test columns: public, private and all test images, or the test images alone."
+        return dict(public=self.halves[0], private=self.halves[1], test=self.parts['test']) if self.halves else dict(test=self.parts['test'])
+
+def split_data(st:Study, # the run (`seeds[0]`, `cfg['max_images']`, `eval_from`)
+               data:CellData, # `load_data`
+              )->Split:
+    "At most `max_images` images stratified by cell type, split 60/20/20 by image; an external evaluation: every image, all test."
+    ids, n, ty = np.arange(len(data.reader)), st.cfg['max_images'], data.types
+    if st.eval_from: parts = dict(train=ids[:0], valid=ids[:0], test=ids)
+    else:
+        if n and len(ids) > n:
+            keep = split_by_unit(ids, (n, len(ids) - n), seed=st.seeds[0], labels=ty, names=('keep', 'drop'))['keep']
+            ids = cap_images(ids[keep], ty, n)
+        parts = {k: ids[v] for k, v in split_by_unit(ids, (0.6, 0.2, 0.2), seed=st.seeds[0], labels=ty[ids] if len(ids) >= 10 else None).items()}
+    check_leakage(parts, list(range(len(data.reader))))
+    sp = Split(ids, parts, halves(parts['test'], ty))
+    print('using', len(ids), 'images:', pd.Series(ty[ids]).value_counts().to_dict(), '| public/private halves:',
+          'yes' if sp.halves else 'no (too few test images per cell type): one test column')
+    return sp
+
+def split_table(st:Study, data:CellData, sp:Split)->pd.DataFrame:
+    "Record the data and the split in the run (provenance) and save the table of images per part and cell type."
+    parts = dict(**sp.parts, **{c: v for c, v in sp.cols.items() if c != 'test'})
+    tab = pd.DataFrame({k: dict(images=len(v), **pd.Series(data.types[v]).value_counts().to_dict()) for k, v in parts.items()}).fillna(0).astype(int)
+    names = lambda idx: [data.reader.ids[i] for i in idx]
+    files = [data.reader.root/p for p in ['train.csv', 'stage1_train_labels.csv'] if (data.reader.root/p).exists()]
+    st.run.record_data(data.name, data.root, data.synthetic, files, images=len(sp.ids), splits={k: names(v) for k, v in sp.parts.items()},
+                       public_private=None if not sp.halves else [names(h) for h in sp.halves])
+    return st.run.save_table(tab, 'splits', 'Images per split and cell type' + (' (test = public + private halves)' if sp.halves else ''))
 
 # %% ../nbs/12d_study_cells.ipynb #ddc5763e
-def train_set(st:Study, factor:int=1, mosaic:float=0.0)->CellDataset:
-    "Training crops; an epoch is `repeats * factor` passes over the training images."
-    return CellDataset(st.cells, np.tile(st.spl['train'], st.cfg['repeats'] * factor), long_side=st.cfg['long_side'],
-                       crop=tuple(st.cfg['crop']), train=True, mosaic=mosaic, cache=st.cache)
+class Images(NamedTuple):
+    "What training and scoring read: the data, its split, and the whole validation and test images with their true masks."
+    data: CellData       # `load_data`
+    split: Split         # `split_data`
+    sets: dict           # valid | test (the non-empty ones) -> `CellDataset` of whole rescaled images
+    loaders: dict        # the same as `DataLoader`s of one image
+    gt: dict             # valid | test -> per image its true masks [G, H, W] (bool), at this resolution
+    lost: dict           # valid | test -> true instances, those kept and those lost at this resolution
+    hw: tuple            # the padded size of the largest test image
+    cache: LRUCache      # decoded images, shared by the evaluation and the training sets
 
-def eval_data(st:Study):
+def train_set(st:Study, images:Images, factor:int=1, mosaic:float=0.0)->CellDataset:
+    "Training crops; an epoch is `repeats * factor` passes over the training images."
+    return CellDataset(images.data.reader, np.tile(images.split.parts['train'], st.cfg['repeats'] * factor), long_side=st.cfg['long_side'],
+                       crop=tuple(st.cfg['crop']), train=True, mosaic=mosaic, cache=images.cache)
+
+def eval_data(st:Study, data:CellData, sp:Split)->Images:
     "Whole rescaled validation and test images, their true masks, and the true cells lost by rescaling (recorded)."
-    seed_everything(st.seeds[0]); st.cache = LRUCache(CACHE_ITEMS)   # bounded, shared by the datasets at one size
-    st.eval = [k for k in ('valid', 'test') if len(st.spl[k])]
-    st.ev = {k: CellDataset(st.cells, st.spl[k], long_side=st.cfg['long_side'], cache=st.cache, min_area=1) for k in st.eval}
-    st.dl_eval = {k: DataLoader(v, batch_size=1, collate_fn=collate_cells) for k, v in st.ev.items()}
-    st.eval_hw = max(im.shape[1] for im, _ in st.ev['test']), max(im.shape[2] for im, _ in st.ev['test'])   # padded test size
-    tgt = {k: [t for _, t in v] for k, v in st.ev.items()}
-    st.gt = {k: [t['masks'][:, :t['size'][0], :t['size'][1]].bool().numpy() for t in v] for k, v in tgt.items()}
-    st.gt_lost = {k: dict(true_instances=int(sum(t['instances'] for t in v)), kept=int(sum(len(t['masks']) for t in v))) for k, v in tgt.items()}
-    for v in st.gt_lost.values(): v['lost_at_this_resolution'] = v['true_instances'] - v['kept']
-    st.run.record('gt_instances', st.gt_lost)
-    print('training images', len(st.spl['train']), '| padded test size', st.eval_hw, '| true cells lost by rescaling:',
-          {k: f"{v['lost_at_this_resolution']} of {v['true_instances']}" for k, v in st.gt_lost.items()})
+    seed_everything(st.seeds[0]); cache = LRUCache(CACHE_ITEMS)   # bounded, shared by the datasets at one size
+    sets = {k: CellDataset(data.reader, sp.parts[k], long_side=st.cfg['long_side'], cache=cache, min_area=1) for k in ('valid', 'test') if len(sp.parts[k])}
+    hw = max(im.shape[1] for im, _ in sets['test']), max(im.shape[2] for im, _ in sets['test'])   # padded test size
+    tgt = {k: [t for _, t in v] for k, v in sets.items()}
+    gt = {k: [t['masks'][:, :t['size'][0], :t['size'][1]].bool().numpy() for t in v] for k, v in tgt.items()}
+    lost = {k: dict(true_instances=int(sum(t['instances'] for t in v)), kept=int(sum(len(t['masks']) for t in v))) for k, v in tgt.items()}
+    for v in lost.values(): v['lost_at_this_resolution'] = v['true_instances'] - v['kept']
+    st.run.record('gt_instances', lost)
+    print('training images', len(sp.parts['train']), '| padded test size', hw, '| true cells lost by rescaling:',
+          {k: f"{v['lost_at_this_resolution']} of {v['true_instances']}" for k, v in lost.items()})
+    return Images(data, sp, sets, {k: DataLoader(v, batch_size=1, collate_fn=collate_cells) for k, v in sets.items()}, gt, lost, hw, cache)
 
 # %% ../nbs/12d_study_cells.ipynb #31042d63
 FUSED = 'maskrcnn_fused'
 
-def model_specs(st:Study)->dict:
+def model_specs(st:Study, images:Images)->dict:
     "Build, train, predict and weights settings of YOLOX, the Mask R-CNNs (no ResNeSt one when `resnest_backbone` is ''), UPerNet and the feature-fusion model."
-    c, K, bb = st.cfg, len(st.cells.classes), st.cfg['backbone']
+    c, K, bb, hw, file = st.cfg, len(images.data.reader.classes), st.cfg['backbone'], images.hw, st.params.get('weights_file')
     mk = dict(rpn_post_nms_top_n_train=c['rpn_post_nms_top_n_train'], box_batch_size_per_image=c['box_batch_size_per_image'],
               rpn_post_nms_top_n_test=c['proposals_test'], box_detections_per_img=c['detections'], box_score_thresh=c['score_thr'])
-    zoom = st.eval_hw[0] / min(c['crop'])          # Mask R-CNN: train at the crop's size and zoomed to the test size
-    sizes = (min(c['crop']), st.eval_hw[0]), int(max(max(c['crop']) * zoom, st.eval_hw[1]))
+    zoom = hw[0] / min(c['crop'])          # Mask R-CNN: train at the crop's size and zoomed to the test size
+    sizes = (min(c['crop']), hw[0]), int(max(max(c['crop']) * zoom, hw[1]))
     yolox_full = c['yolox_name'] + ''.join(f'_{k}{v:g}' for k, v in (('d', c['yolox_depth']), ('w', c['yolox_width'])) if v)
     light, mr_pred = c['light_factor'], partial(maskrcnn_predict, min_score=c['score_thr'])
-    mr = lambda **kw: dict(step=detection_step, predict=mr_pred, lr=c['lr_maskrcnn'], data=lambda: train_set(st), factor=1, **kw)
+    mr = lambda **kw: dict(step=detection_step, predict=mr_pred, lr=c['lr_maskrcnn'], data=lambda: train_set(st, images), factor=1, **kw)
     specs = {
         'yolox': dict(make=lambda: yolox_model(K, c['yolox_name'], c['yolox_depth'] or None, c['yolox_width'] or None),
                       step=partial(yolox_step, multiscale=tuple(c['multiscale'])), lr=c['lr'],
                       predict=partial(yolox_predict, conf=c['score_thr'], max_det=c['detections']),
-                      data=lambda: train_set(st, light, c['mosaic']), factor=light, weights=yolox_full, body=False),
-        'maskrcnn': mr(make=lambda: maskrcnn_model(K, *sizes, bb, **mk), weights=bb, body=True, file=st.weights_file),
+                      data=lambda: train_set(st, images, light, c['mosaic']), factor=light, weights=yolox_full, body=False),
+        'maskrcnn': mr(make=lambda: maskrcnn_model(K, *sizes, bb, **mk), weights=bb, body=True, file=file),
         'maskrcnn_resnest': mr(make=lambda: maskrcnn_model(K, *sizes, c['resnest_backbone'], **mk), weights=c['resnest_backbone'], body=True),
         'upernet': dict(make=lambda: UPerNetAux(f'tu-{bb}', 2, c['aux_weight']), step=upernet_step, predict=upernet_predict,
-                        lr=c['lr'], data=lambda: train_set(st, light), factor=light, weights=bb, body=True, file=st.weights_file),
+                        lr=c['lr'], data=lambda: train_set(st, images, light), factor=light, weights=bb, body=True, file=file),
         # the fusion model: the plain Mask R-CNN's starting weights, reading its own FPN fused with the trained UPerNet's
         FUSED: mr(make=lambda start, upernet: feature_fusion_maskrcnn(start, upernet, c['feature_fusion'])),
     }
     if not c['resnest_backbone']: del specs['maskrcnn_resnest']
     return specs
 
-def build_models(st:Study, seed:int)->tuple:
+def build_models(st:Study, images:Images, seed:int)->tuple:
     "The models of `seed`, built (seeded) with their pretrained encoder weights loaded before any training: (models, weights record)."
     built, weights = {}, {}
-    for name, sp in model_specs(st).items():
+    for name, sp in model_specs(st, images).items():
         if name == FUSED: continue                               # built from the others in `train_models`
         seed_everything(seed); built[name] = model = sp['make']()
-        if st.eval_from: continue
+        if st.eval_from: continue                                # an external evaluation loads whole checkpoints instead
         part = encoder_body(model) if sp['body'] else model      # pretrained weights go into the encoder only
         weights[name] = load_pretrained(part, sp['weights'], weights_file=sp.get('file'), hub=None, allow_random=st.cfg['allow_random'],
                                         head=body_head(part, sp['weights']) if sp['body'] else None)
@@ -209,8 +226,9 @@ class Trained:
     steps: dict = field(default_factory=dict)     # name -> training steps
     seconds: dict = field(default_factory=dict)   # name -> wall time of its training
     loaded: dict = field(default_factory=dict)    # name -> checkpoint read back (`eval_from`)
+    ensemble_weights: dict|None = None            # the source run's ensemble weights (`eval_from`); None: fitted on validation
 
-def _train_one(st:Study, sp:dict, name:str, model, seed:int)->dict:
+def _train_one(st:Study, images:Images, sp:dict, name:str, model, seed:int)->dict:
     "Train (or read back) one model for `seed`: the model, and its history, steps and time (or the checkpoint read)."
     c, t0 = st.cfg, time.time()
     seed_everything(seed)
@@ -218,26 +236,29 @@ def _train_one(st:Study, sp:dict, name:str, model, seed:int)->dict:
     cap = c['max_steps'] * sp['factor'] or None
     tc = TrainConfig(epochs=c['epochs'], lr=sp['lr'], optimizer='adamw', weight_decay=1e-4, scheduler=None, monitor='valid_score',
                      mode='max', grad_clip=10.0, max_steps=cap, seed=seed, progress=False, resumable=c['checkpoints'])
-    res = train_or_load(st.run, name, model, loader, st.dl_eval.get('valid'), tc, device=st.dev, step=sp['step'],
+    res = train_or_load(st.run, name, model, loader, images.loaders.get('valid'), tc, device=st.device, step=sp['step'],
                         evaluate=partial(evaluate_cells, predict=sp['predict']), eval_from=st.eval_from)
-    model = model.to(st.dev).eval()
+    model = model.to(st.device).eval()
     if st.eval_from: return dict(model=model, loaded=str(res.best_path))
     steps, secs = c['epochs'] * min(len(loader), cap or len(loader)), round(time.time() - t0, 1)
     print(f"{name} (seed {seed}): {steps} steps, {secs} s, best valid score {res.best['valid_score']:.4f}")
     return dict(model=model, history=res.history.assign(model=name, seed=seed), steps=steps, seconds=secs)
 
-def train_models(st:Study, built:dict, weights:dict, seed:int)->Trained:
+def _read_back(st:Study, models:dict, loaded:dict, seed:int)->Trained:
+    "An external evaluation's `Trained`: the checkpoints read, the source run's initial weights and ensemble weights (recorded)."
+    st.run.record('checkpoints_loaded' if seed == st.seeds[0] else f'checkpoints_loaded_seed{seed}', loaded)
+    source = json.loads((st.eval_from/'provenance.json').read_text()).get('weights', {})
+    m = json.loads((st.eval_from/'metrics.json').read_text())
+    st.run.record('weights', source); print('loaded', loaded)
+    return Trained(seed, models, source, loaded=loaded, ensemble_weights=m.get('ensemble_weights_per_seed', {}).get(str(seed), m['ensemble_weights']))
+
+def train_models(st:Study, images:Images, built:dict, weights:dict, seed:int)->Trained:
     "Train (or read back) the models of `seed`; then the fusion model, whose Mask R-CNN starts from the plain one's starting weights."
-    specs, start = model_specs(st), copy.deepcopy(built['maskrcnn'])    # copied before the plain Mask R-CNN trains
-    res = {name: _train_one(st, specs[name], name, model, seed) for name, model in built.items()}
-    res[FUSED] = _train_one(st, specs[FUSED], FUSED, specs[FUSED]['make'](start, res['upernet']['model']), seed)
+    specs, start = model_specs(st, images), copy.deepcopy(built['maskrcnn'])    # copied before the plain Mask R-CNN trains
+    res = {name: _train_one(st, images, specs[name], name, model, seed) for name, model in built.items()}
+    res[FUSED] = _train_one(st, images, specs[FUSED], FUSED, specs[FUSED]['make'](start, res['upernet']['model']), seed)
     models = {k: r.pop('model') for k, r in res.items()}
-    if st.eval_from:
-        loaded = {k: r['loaded'] for k, r in res.items()}
-        st.run.record('checkpoints_loaded' if seed == st.seeds[0] else f'checkpoints_loaded_seed{seed}', loaded)
-        source = json.loads((st.eval_from/'provenance.json').read_text()).get('weights', {})
-        st.run.record('weights', source); print('loaded', loaded)
-        return Trained(seed, models, source, loaded=loaded)
+    if st.eval_from: return _read_back(st, models, {k: r['loaded'] for k, r in res.items()}, seed)
     return Trained(seed, models, weights, {k: r['history'] for k, r in res.items()}, {k: r['steps'] for k, r in res.items()},
                    {k: r['seconds'] for k, r in res.items()})
 
@@ -262,10 +283,10 @@ class Scored:
     out: dict                      # split -> configuration -> [`CellPred`] per image (non-overlapping instances)
     sc: dict                       # split -> configuration -> [competition score] per image
 
-def predict_all(st:Study, models:dict)->dict:
+def predict_all(st:Study, images:Images, models:dict)->dict:
     "Per split, per model: the `CellPred`s of every validation and test image."
-    specs = model_specs(st)
-    return {k: {m: predict_cells(mdl, st.dl_eval[k], st.dev, specs[m]['predict']) for m, mdl in models.items()} for k in st.eval}
+    specs = model_specs(st, images)
+    return {k: {m: predict_cells(mdl, dl, st.device, specs[m]['predict']) for m, mdl in models.items()} for k, dl in images.loaders.items()}
 
 def fusion_names(mode:str)->tuple:
     "Row names of the feature-level fusion alone and followed by the output-level vote."
@@ -296,40 +317,40 @@ def configurations(P:dict, # split -> model -> [`CellPred`] per image (`predict_
             feat_vote: lambda k, i: fuse(trip(k, i, FUSED), W, mask_thr=thr)}
     return {k: f for k, f in rows.items() if f}
 
-def ensemble_weights(st:Study, P:dict, seed:int)->tuple:
-    "The YOLOX / Mask R-CNN / UPerNet weights fitted on the validation images and their grid; `eval_from`: the source run's, no grid."
-    if st.eval_from:
-        m = json.loads((st.eval_from/'metrics.json').read_text())
-        return m.get('ensemble_weights_per_seed', {}).get(str(seed), m['ensemble_weights']), None
+def ensemble_weights(P:dict, # split -> model -> [`CellPred`] per image (`predict_all`)
+                     gts:list, # per validation image, its true masks [G, H, W]
+                     cfg:dict, # the run's settings (weight_step, mask_thr)
+                    )->tuple:
+    "The YOLOX / Mask R-CNN / UPerNet weights fitted on the validation images (`ensemble.fit_weights`), and their grid."
     trip = lambda i: {m: P['valid'][m][i] for m in ('yolox', 'maskrcnn', 'upernet')}
-    return fit_weights([trip(i) for i in range(len(st.gt['valid']))], st.gt['valid'], step=st.cfg['weight_step'], mask_thr=st.cfg['mask_thr'])
+    return fit_weights([trip(i) for i in range(len(gts))], gts, step=cfg['weight_step'], mask_thr=cfg['mask_thr'])
 
 def weights_flat(table:pd.DataFrame|None)->bool:
     "Whether every grid point scored the same on the validation images (then the weights are not identifiable)."
     return table is not None and float(table.score.max() - table.score.min()) < 1e-6
 
-def score_seed(st:Study, t:Trained)->Scored:
-    "Predict the validation and test images with every model of `t`, fit the ensemble weights, build and score every configuration."
-    t0, thr = time.time(), st.cfg['mask_thr']
-    P = predict_all(st, t.models)
-    w_best, w_table = ensemble_weights(st, P, t.seed)
+def score_seed(st:Study, images:Images, t:Trained)->Scored:
+    "Predict the validation and test images with every model of `t`, fit the ensemble weights (or take the source run's), build and score every configuration."
+    t0, thr, gt = time.time(), st.cfg['mask_thr'], images.gt
+    P = predict_all(st, images, t.models)
+    w_best, w_table = (t.ensemble_weights, None) if t.ensemble_weights is not None else ensemble_weights(P, gt['valid'], st.cfg)
     configs = configurations(P, st.cfg, w_best)
-    out = {k: {c: [f(k, i) for i in range(len(st.gt[k]))] for c, f in configs.items()} for k in st.eval}
-    sc = {k: {c: [sartorius_score(o.binary(thr), g) for o, g in zip(out[k][c], st.gt[k])] for c in configs} for k in st.eval}
+    out = {k: {c: [f(k, i) for i in range(len(gt[k]))] for c, f in configs.items()} for k in gt}
+    sc = {k: {c: [sartorius_score(o.binary(thr), g) for o, g in zip(out[k][c], gt[k])] for c in configs} for k in gt}
     st.tick(f'score_seed{t.seed}_s', t0)
     return Scored(t.seed, P, w_best, w_table, out, sc)
 
-def test_ids(st:Study)->list:
+def test_ids(images:Images)->list:
     "The names of the test images, in order."
-    return [st.cells.ids[i] for i in st.spl['test']]
+    return [images.data.reader.ids[i] for i in images.split.parts['test']]
 
-def instance_counts(st:Study, s:Scored)->pd.DataFrame:
+def instance_counts(st:Study, images:Images, s:Scored)->pd.DataFrame:
     "Instances each model outputs per test image (UPerNet: those of its own row), beside the true cells."
     n = {m: [len(p) for p in s.P['test'][m]] for m in s.P['test'] if m != FUSED}
     n['upernet'] = [len(o) for o in s.out['test'][upernet_row(st.cfg)]]
-    n['true'] = [len(g) for g in st.gt['test']]
+    n['true'] = [len(g) for g in images.gt['test']]
     n[FUSED] = [len(p) for p in s.P['test'][FUSED]]
-    return pd.DataFrame(n, index=test_ids(st)).rename_axis('test image')
+    return pd.DataFrame(n, index=test_ids(images)).rename_axis('test image')
 
 # %% ../nbs/12d_study_cells.ipynb #fdd4becc
 def one_column(comparison:pd.DataFrame, test:pd.Series)->pd.DataFrame:
@@ -340,30 +361,30 @@ def one_column(comparison:pd.DataFrame, test:pd.Series)->pd.DataFrame:
     return out
 
 # %% ../nbs/12d_study_cells.ipynb #cadf0d68
-def reproduced(st:Study, sc:dict)->pd.DataFrame:
+def reproduced(sp:Split, sc:dict)->pd.DataFrame:
     "Mean test score of every configuration in each test column (the public and private halves and all test images, or one column)."
-    pos = {i: j for j, i in enumerate(st.spl['test'])}
-    return pd.DataFrame({col: {c: float(np.mean([sc['test'][c][pos[i]] for i in idx])) for c in sc['test']} for col, idx in st.cols.items()})
+    pos = {i: j for j, i in enumerate(sp.parts['test'])}
+    return pd.DataFrame({col: {c: float(np.mean([sc['test'][c][pos[i]] for i in idx])) for c in sc['test']} for col, idx in sp.cols.items()})
 
-def table1(st:Study, s:Scored)->pd.DataFrame:
+def table1(st:Study, images:Images, s:Scored)->pd.DataFrame:
     "The competition score of every configuration (seed `s.seed`) beside the paper's public / private numbers (saved as table1)."
-    rep = reproduced(st, s.sc)
+    rep, halved, dsb = reproduced(images.split, s.sc), bool(images.split.halves), st.cfg['dataset'] == 'dsb2018'
     cmp = compare_with_paper(rep, PAPER, 'table1')
-    if st.halves: cmp['test reproduced'] = rep['test'].round(3)
+    if halved: cmp['test reproduced'] = rep['test'].round(3)
     else: cmp = one_column(cmp, rep['test'])
-    if st.dataset == 'dsb2018': cmp = cmp.drop(columns=[c for c in cmp.columns if c.endswith(' Δ')])
+    if dsb: cmp = cmp.drop(columns=[c for c in cmp.columns if c.endswith(' Δ')])
     return st.run.save_table(cmp, 'table1', f'Competition score (mean precision over IoU .50:.95; seed {s.seed}) beside the paper: ' +
-        ('public/private = two halves of our held-out test images, cut within each cell type' if st.halves else
+        ('public/private = two halves of our held-out test images, cut within each cell type' if halved else
          'one test column (too few test images to cut public/private halves within each cell type)') +
-        ('; DSB2018 nuclei, so no difference to the paper is computed' if st.dataset == 'dsb2018' else ''))
+        ('; DSB2018 nuclei, so no difference to the paper is computed' if dsb else ''))
 
-def test_scores(st:Study, s:Scored)->pd.DataFrame:
+def test_scores(st:Study, images:Images, s:Scored)->pd.DataFrame:
     "All test images together (seed `s.seed`): competition score, COCO mask AP (pycocotools), instances per image."
-    thr, out = st.cfg['mask_thr'], s.out['test']
+    thr, out, gt = st.cfg['mask_thr'], s.out['test'], images.gt['test']
     t = pd.DataFrame({c: dict(score=float(np.mean(s.sc['test'][c])),
-                              **coco_mask_ap([p.binary(thr) for p in out[c]], [p.scores.numpy() for p in out[c]], st.gt['test']),
+                              **coco_mask_ap([p.binary(thr) for p in out[c]], [p.scores.numpy() for p in out[c]], gt),
                               instances_per_image=float(np.mean([len(p) for p in out[c]]))) for c in out}).T
-    t['true_instances_per_image'] = float(np.mean([len(g) for g in st.gt['test']]))
+    t['true_instances_per_image'] = float(np.mean([len(g) for g in gt]))
     st.run.save_table(t.round(4), 'test_scores', f'All test images (seed {s.seed}): competition score, COCO mask AP, instance counts')
     return t
 
@@ -429,19 +450,19 @@ class SeedRun(NamedTuple):
     w_best: dict
     scores: pd.DataFrame
 
-def seed_run(st:Study, seed:int)->SeedRun:
+def seed_run(st:Study, images:Images, seed:int)->SeedRun:
     "Build, train, predict and score one more seed as the first was (same split, same settings); keep its per-image scores."
-    t = train_models(st, *build_models(st, seed), seed)
-    s = score_seed(st, t)
-    return SeedRun(replace(t, models={}), s.w_best, image_scores(s, st.gt['test'], test_ids(st), st.cfg['mask_thr']))
+    t = train_models(st, images, *build_models(st, images, seed), seed)
+    s = score_seed(st, images, t)
+    return SeedRun(replace(t, models={}), s.w_best, image_scores(s, images.gt['test'], test_ids(images), st.cfg['mask_thr']))
 
-def other_seeds(st:Study)->list:
+def other_seeds(st:Study, images:Images)->list:
     "A `SeedRun` for every seed of the run after the first (none when the profile trains one seed)."
-    return [seed_run(st, seed) for seed in st.seeds[1:]]
+    return [seed_run(st, images, seed) for seed in st.seeds[1:]]
 
-def all_image_scores(st:Study, s:Scored, runs:list=())->pd.DataFrame:
+def all_image_scores(st:Study, images:Images, s:Scored, runs:list=())->pd.DataFrame:
     "The per-image test scores of the first seed (`s`) and of every other seed (`runs`), saved as tables/image_scores."
-    t = pd.concat([image_scores(s, st.gt['test'], test_ids(st), st.cfg['mask_thr']), *[r.scores for r in runs]], ignore_index=True)
+    t = pd.concat([image_scores(s, images.gt['test'], test_ids(images), st.cfg['mask_thr']), *[r.scores for r in runs]], ignore_index=True)
     st.run.save_table(t.set_index('image'), 'image_scores', 'Per test image, configuration and seed: competition score, foreground Dice, instances')
     return t
 
@@ -502,17 +523,17 @@ def type_table(rows:pd.DataFrame, # one row per image: `type`, `split` and one s
     return t
 
 # %% ../nbs/12d_study_cells.ipynb #01f5754c
-def missing_types(st:Study)->list:
-    "Cell types with no validation or test image (all their images are in training), which no score covers."
-    return sorted(set(st.types) - {st.all_types[i] for k in st.eval for i in st.spl[k]})
+def missing_types(data:CellData, sp:Split)->list:
+    "Cell types of the images used with no validation or test image (all their images are in training), which no score covers."
+    return sorted(set(data.types[sp.ids]) - {data.types[i] for k in ('valid', 'test') for i in sp.parts[k]})
 
-def per_cell_type(st:Study, s:Scored)->pd.DataFrame:
+def per_cell_type(st:Study, images:Images, s:Scored)->pd.DataFrame:
     "Scores per cell type over the validation and test images (seed `s.seed`); types with all images in training are named."
-    rows = pd.DataFrame([dict(type=st.all_types[i], split=k, **{c: s.sc[k][c][j] for c in s.sc[k]})
-                         for k in st.eval for j, i in enumerate(st.spl[k])])
-    t, missing = type_table(rows, list(s.sc['test']), st.eval), missing_types(st)
+    ty, parts, keys = images.data.types, images.split.parts, list(images.gt)
+    rows = pd.DataFrame([dict(type=ty[i], split=k, **{c: s.sc[k][c][j] for c in s.sc[k]}) for k in keys for j, i in enumerate(parts[k])])
+    t, missing = type_table(rows, list(s.sc['test']), keys), missing_types(images.data, images.split)
     if missing: display(Markdown(f"**Cell types with no validation or test image** (not scored): {', '.join(missing)}."))
-    st.run.save_table(t.round(4), 'per_cell_type', f"Competition score per cell type ({' + '.join(st.eval)} images, seed {s.seed})" +
+    st.run.save_table(t.round(4), 'per_cell_type', f"Competition score per cell type ({' + '.join(keys)} images, seed {s.seed})" +
                       (f"; not scored (all their images are in training): {', '.join(missing)}" if missing else ''))
     return t
 
@@ -542,20 +563,20 @@ def overlay(img:np.ndarray, masks=None, boxes=None, seed:int=0)->np.ndarray:
     return rgb.clip(0, 255).astype(np.uint8)
 
 # %% ../nbs/12d_study_cells.ipynb #85c4fc7b
-def overlays(st:Study, s:Scored, j:int=0)->go.Figure:
+def overlays(st:Study, images:Images, s:Scored, j:int=0)->go.Figure:
     "Test image `j`: the image, the true cells, YOLOX's boxes, and the instances of four configurations (seed `s.seed`; saved)."
-    img_t, tgt = st.ev['test'][j]
+    img_t, tgt = images.sets['test'][j]
     h, w = tgt['size']; img, thr = (img_t[0, :h, :w].numpy() * 255).astype(np.uint8), st.cfg['mask_thr']
     yb, out = s.P['test']['yolox'][j], s.out['test']
     feat = fusion_names(st.cfg['feature_fusion'])[0]
-    panels = {'image': overlay(img), 'ground truth': overlay(img, st.gt['test'][j]),
+    panels = {'image': overlay(img), 'ground truth': overlay(img, images.gt['test'][j]),
               'YOLOX boxes': overlay(img, boxes=yb.boxes[yb.scores > max(0.3, st.cfg['score_thr'])][:300].numpy()),
               **{c: overlay(img, out[c][j].binary(thr)) for c in (ROWS[0], upernet_row(st.cfg), feat, ROWS[2])}}
     fig, pos = panel_grid(list(panels), horizontal_spacing=0.01)
     for im, (r, c) in zip(panels.values(), pos): fig.add_trace(go.Image(z=im), r, c)
     fig.update_xaxes(visible=False).update_yaxes(visible=False)
-    i = st.spl['test'][j]
-    fig.update_layout(title=f"Test image {st.cells.ids[i]} ({st.all_types[i]}), seed {s.seed}", height=330 * -(-len(panels) // 3), width=900)
+    i = images.split.parts['test'][j]
+    fig.update_layout(title=f"Test image {images.data.reader.ids[i]} ({images.data.types[i]}), seed {s.seed}", height=330 * -(-len(panels) // 3), width=900)
     st.run.save_figure(fig, 'overlays'); return fig
 
 # %% ../nbs/12d_study_cells.ipynb #c4e5f6a1
@@ -629,12 +650,12 @@ def decide_claims(per_image:pd.DataFrame, # `image_scores` rows of every seed
     t.loc[skipped, 'what would decide it'] = "a test of the paper's numbers: its data, backbones and training"
     return t
 
-def save_claims(st:Study, t:pd.DataFrame)->pd.DataFrame:
+def save_claims(st:Study, data:CellData, t:pd.DataFrame)->pd.DataFrame:
     "Save the claims table (the reader's columns and the sentence) and its figure; return the reader's table."
     if t.measured.any():
-        st.run.save_figure(claims_figure(t, f"neuron-ensemble claims on {st.data_name}: by test image and seed"), 'claims')
+        st.run.save_figure(claims_figure(t, f"neuron-ensemble claims on {data.name}: by test image and seed"), 'claims')
     return st.run.save_table(t[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims',
-                             f"The paper's claims, decided on {st.data_name} by test image and seed ({len(st.seeds)} seed(s))")
+                             f"The paper's claims, decided on {data.name} by test image and seed ({len(st.seeds)} seed(s))")
 
 # %% ../nbs/12d_study_cells.ipynb #875c115d
 def weights_text(W:dict)->str:
@@ -670,9 +691,9 @@ def steps_text(st:Study, t:Trained)->str:
     per = f" per seed, {len(st.seeds)} seeds" if len(st.seeds) > 1 else ''
     return ', '.join(f'{m} {n}' for m, n in t.steps.items()) + ' training steps' + per
 
-def run_limits(st:Study, profile:str, t:Trained)->str:
+def run_limits(st:Study, images:Images, t:Trained)->str:
     "Why this run is no test of the paper's numbers, as one sentence ('' when it is one): the run's limits, stated once."
-    return not_comparable(profile, steps_text(st, t), st.is_syn, st.dataset, st.cfg['long_side'], len(st.spl['test']),
+    return not_comparable(st.profile, steps_text(st, t), images.data.synthetic, st.cfg['dataset'], st.cfg['long_side'], len(images.split.parts['test']),
                           [m for m, r in t.weights.items() if r.get('source') == 'random'])
 
 # %% ../nbs/12d_study_cells.ipynb #17c667f7
@@ -715,21 +736,21 @@ def _fusion_text(cfg:dict, s:Scored)->str:
             "and the trained UPerNet's; the paper reports no number for it.")
 
 # %% ../nbs/12d_study_cells.ipynb #0c45c596
-def limits_text(st:Study, reason:str, t:Trained)->str:
+def limits_text(st:Study, images:Images, reason:str, t:Trained)->str:
     "The run's limits, stated once: why it is (not) a test of the paper's numbers, the data, the stand-in, the weights and training."
-    gl = st.gt_lost['test']
+    data, sp, gl, missing = images.data, images.split, images.lost['test'], missing_types(images.data, images.split)
     return '\n\n'.join(filter(None, [
-        '**Synthetic data: these numbers are NOT comparable with the paper.** They only show that the pipeline runs end to end.' if st.is_syn else '',
+        '**Synthetic data: these numbers are NOT comparable with the paper.** They only show that the pipeline runs end to end.' if data.synthetic else '',
         f"**Not a test of the paper's numbers:** {reason}" if reason else "**A test of the paper's numbers:** its profile, its data and pretrained weights.",
-        f"Data: {st.data_name}, {len(st.ids)} images ({len(st.spl['train'])} train / {len(st.spl['valid'])} valid / {len(st.spl['test'])} test, split by "
+        f"Data: {data.name}, {len(sp.ids)} images ({len(sp.parts['train'])} train / {len(sp.parts['valid'])} valid / {len(sp.parts['test'])} test, split by "
         f"image), long side {st.cfg['long_side']} px; {gl['lost_at_this_resolution']} of {gl['true_instances']} true test cells vanish at this "
         f"resolution. The paper's numbers are leaderboard scores on the hidden competition test set, from models that competition entries "
         f"train for hours from ImageNet/LIVECell-pretrained weights on {dataset_info('sartorius-cell-instance')['counts']['images']} images.",
         ("The DSB2018 nuclei stand in for the Sartorius cells: the paper's rankings are tested as claims about the method, in direction "
-         "only; its scores are not comparable with the paper's, so no difference to the paper's numbers is computed." if st.dataset == 'dsb2018' else ''),
+         "only; its scores are not comparable with the paper's, so no difference to the paper's numbers is computed." if st.cfg['dataset'] == 'dsb2018' else ''),
         _stand_in_text(t.weights, st.cfg),
         weights_text(t.weights) + (f" Training: {steps_text(st, t)}." if t.steps else f" External evaluation of {st.eval_from}: {steps_text(st, t)}."),
-        (f"Cell types with no validation or test image (not scored): {', '.join(missing_types(st))}." if missing_types(st) else '')]))
+        (f"Cell types with no validation or test image (not scored): {', '.join(missing)}." if missing else '')]))
 
 def claims_note(claims:pd.DataFrame, min_units:int=MIN_UNITS)->str:
     "One line per claim of the claims table (its id, decision and sentence), after one line on claims declared undecidable."
@@ -740,16 +761,17 @@ def claims_note(claims:pd.DataFrame, min_units:int=MIN_UNITS)->str:
         "power, 5 % two-sided) and the number of test images that would decide it.\n\n")
     return why + '\n'.join(f"- **{i}** ({r['decision']}): {r['sentence']}" for i, r in claims.iterrows())
 
-def table1_text(st:Study, t1:pd.DataFrame, rep:pd.DataFrame, reason:str)->str:
+def table1_text(sp:Split, t1:pd.DataFrame, rep:pd.DataFrame, reason:str)->str:
     "Table 1's point values beside the paper's: the ordering, and the differences where the run tests the paper's numbers."
     delta = [c for c in t1.columns if c.endswith(' Δ')]
-    one = not st.halves and bool(delta)
+    one = not sp.halves and bool(delta)
     diffs = '' if reason or not delta else ' Differences to the paper: ' + '; '.join(
         f"{r} / {c[:-2]} {v:+.3f}" for (r, c), v in t1[delta].stack().dropna().items()) + '.'
-    return (order_text(rep[list(st.cols)]) + diffs + (" This run has one test column; the table sets it beside both of the paper's "
+    return (order_text(rep[list(sp.cols)]) + diffs + (" This run has one test column; the table sets it beside both of the paper's "
             "columns, and it is compared once, with the public one (Not counted: test vs private)." if one else ''))
 
 def run_verdict(st:Study, # the run
+                images:Images, # `eval_data`
                 reason:str, # `run_limits`
                 t:Trained, s:Scored, # the first seed's training and scores
                 t1:pd.DataFrame, # `table1`
@@ -757,9 +779,10 @@ def run_verdict(st:Study, # the run
                 claims:pd.DataFrame, # `decide_claims`
                )->Markdown:
     "The verdict (saved as notes/verdict.md): the run's limits once, the claims, the learning check, Table 1, the weights and the fusion."
-    text = '\n\n'.join(['### Limits of this run', limits_text(st, reason, t), "### The paper's claims", claims_note(claims),
+    text = '\n\n'.join(['### Limits of this run', limits_text(st, images, reason, t), "### The paper's claims", claims_note(claims),
                         '### Does each model learn?', learning_text(learn), '### Table 1 beside the paper',
-                        table1_text(st, t1, reproduced(st, s.sc), reason), '### Ensemble weights and fusion', _weights_line(s), _fusion_text(st.cfg, s)])
+                        table1_text(images.split, t1, reproduced(images.split, s.sc), reason),
+                        '### Ensemble weights and fusion', _weights_line(s), _fusion_text(st.cfg, s)])
     return Markdown(st.run.save_note(text))
 
 def claim_metrics(claims:pd.DataFrame)->dict:
@@ -774,21 +797,22 @@ def _plain(t:pd.DataFrame)->dict:
     "A table as {row: {column: value}} of plain Python values (JSON-safe), without the sentences."
     return json.loads(t.drop(columns=[c for c in ('sentence',) if c in t]).to_json(orient='index'))
 
-def log_metrics(st:Study, t:Trained, s:Scored, # the first seed's training and scores
+def log_metrics(st:Study, images:Images, # the run and its images (`eval_data`)
+                t:Trained, s:Scored, # the first seed's training and scores
                 tests:pd.DataFrame, per_type:pd.DataFrame, # `test_scores`, `per_cell_type`
                 learn:pd.DataFrame, claims:pd.DataFrame, # `learning`, `decide_claims`
                 runs:list=(), # `other_seeds`
                )->dict:
     "Results into metrics.json (same seeds, same file), wall times into provenance.json."
-    st.times['total_s'] = round(time.time() - st.t0, 1)
+    st.tick('total_s', st.t0)
     st.run.record('timing', {**st.times, **{f'train_{m}_seed{x.seed}_s': v for x in (t, *[r.trained for r in runs]) for m, v in x.seconds.items()}})
-    rep, L = reproduced(st, s.sc), _plain(learn)
-    m = dict(dataset=st.data_name, synthetic=st.is_syn, eval_from=str(st.eval_from) if st.eval_from else None, seeds=st.seeds,
-             scores={c: dict(**{col: rep.loc[c, col] for col in st.cols}, coco_AP=tests.loc[c, 'AP']) for c in rep.index},
-             per_cell_type=per_type.to_dict(orient='index'), missing_cell_types=missing_types(st), ensemble_weights=s.w_best,
+    rep, L, data = reproduced(images.split, s.sc), _plain(learn), images.data
+    m = dict(dataset=data.name, synthetic=data.synthetic, eval_from=str(st.eval_from) if st.eval_from else None, seeds=st.seeds,
+             scores={c: dict(**{col: rep.loc[c, col] for col in images.split.cols}, coco_AP=tests.loc[c, 'AP']) for c in rep.index},
+             per_cell_type=per_type.to_dict(orient='index'), missing_cell_types=missing_types(data, images.split), ensemble_weights=s.w_best,
              ensemble_weights_per_seed={str(s.seed): s.w_best, **{str(r.trained.seed): r.w_best for r in runs}},
-             weights_identifiable=not weights_flat(s.w_table), instances_per_image=instance_counts(st, s).to_dict(orient='list'),
-             gt_instances=st.gt_lost, steps=t.steps, valid_best={k: float(h.valid_score.max()) for k, h in t.history.items()},
+             weights_identifiable=not weights_flat(s.w_table), instances_per_image=instance_counts(st, images, s).to_dict(orient='list'),
+             gt_instances=images.lost, steps=t.steps, valid_best={k: float(h.valid_score.max()) for k, h in t.history.items()},
              learning={c: v for c, v in L.items() if c != YOLOX_BOXES}, learning_boxes=L.get(YOLOX_BOXES), main_model=ROWS[2],
              claims=claim_metrics(claims))
     st.run.log_metrics(m)

@@ -4,11 +4,13 @@
 
 # %% ../nbs/12c_study_fusion.ipynb #57b84ace
 from __future__ import annotations
-import time, warnings
+import json, time, warnings
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np, pandas as pd
 import plotly.express as px
+from torch import nn
 from torch.utils.data import DataLoader
 from .core import seed_everything, DataError, MedreproError, STAND_IN
 from .registry import PAPERS
@@ -22,150 +24,159 @@ from .models_fusion import (pick_backbone, image_norm, image_backbone, text_back
 from .steps import JointStep
 from .metrics_vl import caption_table, recall_at_k, vqa_accuracy, vqa_soft_by_type
 from .engine import TrainConfig, train_or_load, load_checkpoint, save_checkpoint
-from .runs import start_paper_run
+from .study import Study
 from .verdict import mean_sd
 from .figures import attention_grid, pick
 
 # %% auto #0
-__all__ = ['PAPER', 'PROFILES', 'COCO_PROMPT', 'MODELS', 'ABLATIONS', 'CONTROL', 'VQA_MODELS', 'run_seeds', 'FusionStudy',
-           'coco_parts', 'other_sets', 'load_encoders', 'image_bank', 'standardised', 'text_bank', 'image_text_banks',
-           'caption_banks', 'coco_banks', 'coco_specs', 'model_table', 'train', 'caption_vocab', 'caption_setup',
-           'coco_setup', 'train_captioners', 'train_coco', 'loss_curves', 'flickr30k_runs', 'medpix_captioning',
-           'vqa_setup', 'vqa_rad_data', 'train_vqa', 'vqa_rad_models', 'vqa_v2_table', 'attention_coco',
-           'attention_vqa_rad']
+__all__ = ['PAPER', 'PROFILES', 'COCO_PROMPT', 'MODELS', 'ABLATIONS', 'CONTROL', 'VQA_MODELS', 'run_meta', 'kept', 'loss_weights',
+           'coco_parts', 'other_sets', 'Encoders', 'load_encoders', 'encoder_table', 'image_bank', 'standardised',
+           'text_bank', 'image_text_banks', 'caption_banks', 'coco_banks', 'coco_specs', 'model_table', 'train',
+           'caption_vocab', 'caption_setup', 'coco_setup', 'train_captioners', 'train_coco', 'loss_curves',
+           'flickr30k_runs', 'medpix_captioning', 'vqa_setup', 'vqa_rad_data', 'train_vqa', 'vqa_rad_models',
+           'vqa_v2_table', 'attention_coco', 'attention_vqa_rad']
 
 # %% ../nbs/12c_study_fusion.ipynb #ed9e1f76
 PAPER = 'crossattn-fusion'
 PROFILES = PAPERS[PAPER]['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
 
 # %% ../nbs/12c_study_fusion.ipynb #cee16bcf
-def run_seeds(seeds, # the run's seeds
-              n:int=0, # at least this many (0: the run's own)
-             )->list:
-    "The run's seeds, extended by the next consecutive seeds to `n` of them."
-    seeds = list(seeds)
-    return seeds + list(range(max(seeds) + 1, max(seeds) + 1 + n - len(seeds))) if n > len(seeds) else seeds
+def _meta_file(st:Study)->Path: return (st.eval_from or st.run.dir)/'checkpoints'/'meta.pt'
 
-class FusionStudy:
-    "The shared state of one crossattn-fusion run: settings, device and threads, the run folder, checkpoints, `meta` and CBAM's BatchNorm switch."
-    def __init__(self, cfg:dict, # the profile's settings (`core.profile_config`)
-                 seeds:list, device='cpu', data_root=None, synthetic:str='auto',
-                 eval_from=None, # a finished run folder: load its checkpoints, train nothing
-                 text_model=None, image_weights=None, profile:str='smoke',
-                 run_dir=None, # the run folder (None: runs/<paper>/<time>-<profile>)
-                ):
-        seeds = run_seeds(seeds, cfg.get('n_seeds', 0))
-        self.cfg, self.seeds, self.data_root, self.synthetic, self.profile = cfg, seeds, data_root, synthetic, profile
-        self.eval_from, self.text_model, self.image_weights = eval_from, text_model, image_weights
-        self.run, self.dev, self.threads = start_paper_run(PAPER, profile, cfg, device, seeds, run_dir, data_root=data_root, synthetic=synthetic,
-                                                            text_model=text_model, image_weights=image_weights, eval_from=eval_from)
-        self.ckpt = Path(eval_from)/'checkpoints' if eval_from else self.run.dir/'checkpoints'
-        self.meta, self.loaded, self.timing, self.t0 = (load_checkpoint(self.ckpt/'meta.pt') if eval_from else {}), [], {}, time.time()
-        self.weights = dict(seq=cfg['lambda_seq'], cl=cfg['lambda_cl'], ce=cfg['lambda_ce'], nce=cfg['lambda_nce'])
-        self.cbam_bn = self.meta.get('cbam_bn', False) if eval_from else cfg['cbam_bn']   # external: what the evaluated run used (older runs: none)
-        self.keep(cbam_bn=self.cbam_bn)
+def run_meta(st:Study)->dict:
+    "What the run keeps beside its checkpoints (`meta.pt`; in an external evaluation, the evaluated run's); {} before anything is kept."
+    f = _meta_file(st)
+    return load_checkpoint(f) if f.exists() else {}
 
-    def keep(self, **kw):
-        "Store, beside the checkpoints, what an external evaluation needs besides the weights."
-        if not self.eval_from: self.meta.update(kw); save_checkpoint(self.meta, self.ckpt/'meta.pt')
+def kept(st:Study, key:str, # the name in `meta.pt`
+         fit, # () -> the value this run learns (never called in an external evaluation)
+         old=None, # an external evaluation's value when the evaluated run kept none (older runs); None: refused
+        ):
+    "`fit()`, kept under `key` beside the checkpoints; in an external evaluation, the evaluated run's value."
+    meta = run_meta(st)
+    if st.eval_from:
+        if key not in meta and old is None: raise MedreproError(f"{_meta_file(st)} keeps no {key!r}: the evaluated run did not learn it")
+        return meta.get(key, old)
+    meta[key] = value = fit()
+    save_checkpoint(meta, _meta_file(st)); return value
 
-    def __repr__(self): return f'{self.run} | device {self.dev} | threads {self.threads}'
+def loss_weights(cfg:dict, # the run's settings (`lambda_seq`, `lambda_cl`, `lambda_ce`, `lambda_nce`)
+                 **off, # terms set otherwise, e.g. `cl=0.`
+                )->dict:
+    "The λ of each term of the joint loss (`steps.JointStep`)."
+    return dict(dict(seq=cfg['lambda_seq'], cl=cfg['lambda_cl'], ce=cfg['lambda_ce'], nce=cfg['lambda_nce']), **off)
 
 # %% ../nbs/12c_study_fusion.ipynb #793005aa
-def coco_parts(s:FusionStudy)->pd.DataFrame:
-    "COCO captions with a `part` column (train / valid / test, by image), recorded; `s.coco_syn`: whether they are synthetic."
-    coco_dir, s.coco_syn = locate_dataset('coco2017-captions', s.data_root, s.synthetic, make=make_synthetic_vl)
-    coco = read_coco_parts(coco_dir, s.cfg['max_images'], bool(s.eval_from))
-    s.run.record_data('coco2017-captions', coco_dir, s.coco_syn, sorted(set(coco.file)), images=int(coco.unit.nunique()), captions=len(coco))
-    return coco
+def _locate(st:Study, name:str, make=None)->tuple:
+    "The folder of dataset `name` under the run's data root and whether it is synthetic (`data.locate_dataset`)."
+    return locate_dataset(name, st.params.get('data_root'), st.params.get('synthetic', 'auto'), make=make)
+
+def coco_parts(st:Study)->tuple:
+    "COCO captions with a `part` column (train / valid / test, by image; external evaluation: all test), recorded; and whether they are synthetic."
+    coco_dir, syn = _locate(st, 'coco2017-captions', make_synthetic_vl)
+    coco = read_coco_parts(coco_dir, st.cfg['max_images'], bool(st.eval_from))
+    st.run.record_data('coco2017-captions', coco_dir, syn, sorted(set(coco.file)), images=int(coco.unit.nunique()), captions=len(coco))
+    return coco, syn
 
 # %% ../nbs/12c_study_fusion.ipynb #dda4e0d8
-def _optional(s, name, make=None):
+def _optional(st, name):
     "The folder of dataset `name`, or None (said so) when it is absent."
-    try: return locate_dataset(name, s.data_root, s.synthetic, make=make)
-    except DataError as e: print(f'{name}: not available ({e}); its rows stay empty'); return None, None
+    try: return _locate(st, name)[0]
+    except DataError as e: print(f'{name}: not available ({e}); its rows stay empty')
 
-def _trained(s, folder, key:str, name:str):
-    "`folder`, or None (said so) when an external evaluation's run trained no model on that data (nothing under `key` in its `meta`)."
-    if folder is None or not s.eval_from or key in s.meta: return folder
+def _trained(st, folder, key:str, name:str):
+    "`folder`, or None (said so) when an external evaluation's run trained no model on that data (nothing under `key` in its `meta.pt`)."
+    if folder is None or not st.eval_from or key in run_meta(st): return folder
     print(f'{name}: the evaluated run trained no {name} model; skipped')
 
-def other_sets(s:FusionStudy)->dict:
-    "Folders of MedPix 2.0, VQA-RAD (synthetic when absent: `s.rad_syn`), Flickr30k and VQA v2; None when absent (real data only) or untrained (external)."
-    real = s.synthetic != 'yes'
-    mp = _optional(s, 'medpix-2.0')[0] if real else None
-    rad, s.rad_syn = locate_dataset('vqa-rad', s.data_root, s.synthetic, make=make_synthetic_vl)
-    fl, v2 = (_optional(s, n)[0] if real else None for n in ('flickr30k', 'vqa-v2'))
-    sets = dict(medpix=_trained(s, mp, 'medpix_vocab', 'MedPix 2.0'), vqa_rad=rad, flickr30k=_trained(s, fl, 'flickr30k_vocab', 'Flickr30k'),
-                vqa_v2=_trained(s, v2, 'vqa_v2_classes', 'VQA v2'))
-    for k, name in (('flickr30k', 'flickr30k'), ('vqa_v2', 'vqa-v2')): s.run.record(f'data_{k}', str(sets[k]) if sets[k] else absent(name))
-    return sets
+def other_sets(st:Study)->tuple:
+    "Folders of MedPix 2.0, VQA-RAD, Flickr30k and VQA v2 (None when absent: real data only; or untrained: external), and whether VQA-RAD is synthetic."
+    real = st.params.get('synthetic') != 'yes'
+    mp = _optional(st, 'medpix-2.0') if real else None
+    rad, rad_syn = _locate(st, 'vqa-rad', make_synthetic_vl)
+    fl, v2 = (_optional(st, n) if real else None for n in ('flickr30k', 'vqa-v2'))
+    sets = dict(medpix=_trained(st, mp, 'medpix_vocab', 'MedPix 2.0'), vqa_rad=rad, flickr30k=_trained(st, fl, 'flickr30k_vocab', 'Flickr30k'),
+                vqa_v2=_trained(st, v2, 'vqa_v2_classes', 'VQA v2'))
+    for k, name in (('flickr30k', 'flickr30k'), ('vqa_v2', 'vqa-v2')): st.run.record(f'data_{k}', str(sets[k]) if sets[k] else absent(name))
+    return sets, rad_syn
 
 # %% ../nbs/12c_study_fusion.ipynb #a09ecf0f
-def _image_encoder(s):
+class Encoders(NamedTuple):
+    "The run's two frozen encoders (`load_encoders`)."
+    img_name:str        # the image encoder's timm name
+    img_net:nn.Module   # the image encoder
+    img_rec:dict        # its weights record (source, channels, sha256 ...)
+    tok:object          # the text encoder's tokenizer
+    txt_net:nn.Module   # the text encoder
+    txt_rec:dict        # its record (name, model_type, layers, width)
+
+def _image_encoder(st):
     "The image encoder's name, network and weights record; a hint where no weights can be had."
-    name = pick_backbone(s.cfg['backbone'], 'densenet121', s.image_weights)   # 'auto': DenseNet121, else the stand-in
-    try: return (name, *image_backbone(name, weights_file=s.image_weights, allow_random=s.cfg['allow_random']))
+    w = st.params.get('image_weights')
+    name = pick_backbone(st.cfg['backbone'], 'densenet121', w)   # 'auto': DenseNet121, else the stand-in
+    try: return (name, *image_backbone(name, weights_file=w, allow_random=st.cfg['allow_random']))
     except MedreproError as e:          # no weights at all: say how to give them here (a file that does not fit stays refused)
         if 'unavailable' not in str(e): raise
         raise MedreproError(f"{e} Here: -p image_weights=<file>, or -p backbone={STAND_IN} for the packaged ImageNet stand-in") from None
 
-def _check_same_encoder(s):
-    "Keep the image encoder's weight sum; in an external evaluation, refuse another encoder."
-    sig = round(float(sum(p.double().abs().sum() for p in s.img_net.parameters())), 3)   # identifies the image weights
-    if not s.eval_from: s.keep(image_encoder_sum=sig)
-    elif abs(s.meta['image_encoder_sum'] - sig) > 1e-3:
-        raise MedreproError(f"the image encoder differs from the one {s.eval_from} was trained on (weights sum {sig} vs "
-                            f"{s.meta['image_encoder_sum']}): pass the same backbone and image_weights (or seeds, for random weights)")
+def _check_same_encoder(st, net):
+    "Keep the image encoder's weight sum; in an external evaluation, refuse another encoder than the evaluated run's."
+    sig = round(float(sum(p.double().abs().sum() for p in net.parameters())), 3)   # identifies the image weights
+    old = kept(st, 'image_encoder_sum', lambda: sig)
+    if abs(old - sig) > 1e-3:
+        raise MedreproError(f"the image encoder differs from the one {st.eval_from} was trained on (weights sum {sig} vs "
+                            f"{old}): pass the same backbone and image_weights (or seeds, for random weights)")
 
-def load_encoders(s:FusionStudy)->pd.DataFrame:
-    "Load both frozen encoders onto `s`, record their weights and warnings; one row per encoder."
-    seed_everything(s.seeds[0])   # a randomly initialised DenseNet121 is then the same in every run with this seed
+def load_encoders(st:Study)->Encoders:
+    "Load both frozen encoders, record their weights and warnings, keep (external: check) the image encoder's weight sum."
+    seed_everything(st.seeds[0])   # a randomly initialised DenseNet121 is then the same in every run with this seed
     with warnings.catch_warnings(record=True) as caught:     # collected to be shown and kept in the provenance
         warnings.simplefilter('always')
-        s.img_name, s.img_net, s.img_rec = _image_encoder(s)
-        s.tok = load_tokenizer(s.text_model)
-        s.txt_net, s.txt_rec = text_backbone(s.text_model)
+        text = st.params.get('text_model')
+        enc = Encoders(*_image_encoder(st), load_tokenizer(text), *text_backbone(text))
     msgs = list(dict.fromkeys(f'{w.category.__name__}: {w.message}' for w in caught))
     for m in msgs: print('WARNING', m)
-    s.run.record('weights', dict(image=s.img_rec, text=dict(s.txt_rec, vocab=len(s.tok))))
-    s.run.record('encoder_warnings', msgs)
-    _check_same_encoder(s)
-    return pd.DataFrame([dict(part='image encoder', **s.img_rec), dict(part='text encoder', **s.txt_rec, vocab=len(s.tok))])
+    st.run.record('weights', dict(image=enc.img_rec, text=dict(enc.txt_rec, vocab=len(enc.tok))))
+    st.run.record('encoder_warnings', msgs)
+    _check_same_encoder(st, enc.img_net)
+    return enc
+
+def encoder_table(enc:Encoders)->pd.DataFrame:
+    "One row per encoder: its weights record."
+    return pd.DataFrame([dict(part='image encoder', **enc.img_rec), dict(part='text encoder', **enc.txt_rec, vocab=len(enc.tok))])
 
 # %% ../nbs/12c_study_fusion.ipynb #47855a94
-def image_bank(s:FusionStudy, files)->tuple:
+def image_bank(st:Study, enc:Encoders, files)->tuple:
     "Image-encoder feature maps of the distinct files, and each file's row."
-    x, inv = load_images(files, s.cfg['image_size'], *image_norm(s.img_name))   # the weights' own normalisation
-    return encode_images(s.img_net, x, device=s.dev), inv
+    x, inv = load_images(files, st.cfg['image_size'], *image_norm(enc.img_name))   # the weights' own normalisation
+    return encode_images(enc.img_net, x, device=st.device), inv
 
-def standardised(s:FusionStudy, bank, inv, parts, key:str):
-    "`bank` z-scored per feature with its training images' statistics (external evaluation: those of the evaluated run)."
-    if not s.eval_from: s.keep(**{key: feature_stats(bank, np.unique(inv[np.array(parts == 'train')]))})
-    return standardise(bank, stats=s.meta[key])
+def standardised(st:Study, bank, inv, parts, key:str):
+    "`bank` z-scored per feature with its training images' statistics, kept under `key` (external evaluation: the evaluated run's)."
+    return standardise(bank, stats=kept(st, key, lambda: feature_stats(bank, np.unique(inv[np.array(parts == 'train')]))))
 
-def text_bank(s:FusionStudy, texts, max_len:int=40)->tuple:
+def text_bank(st:Study, enc:Encoders, texts, max_len:int=40)->tuple:
     "Frozen text-encoder states (N, L, D), their padding mask (True = padding) and token ids."
-    enc = tokenize_texts(s.tok, texts, max_len)
-    return encode_texts(s.txt_net, enc, device=s.dev), enc['attention_mask'] == 0, enc['input_ids']
+    t = tokenize_texts(enc.tok, texts, max_len)
+    return encode_texts(enc.txt_net, t, device=st.device), t['attention_mask'] == 0, t['input_ids']
 
-def image_text_banks(s:FusionStudy, df:pd.DataFrame, key:str, texts)->dict:
+def image_text_banks(st:Study, enc:Encoders, df:pd.DataFrame, key:str, texts)->dict:
     "Standardised image bank of `df.file` (statistics kept under `key`) and the text bank of `texts`."
-    img, inv = image_bank(s, df.file)
-    txt, pad, ids = text_bank(s, texts)
-    return dict(img=standardised(s, img, inv, df.part, key), inv=inv, txt=txt, pad=pad, ids=ids)
+    img, inv = image_bank(st, enc, df.file)
+    txt, pad, ids = text_bank(st, enc, texts)
+    return dict(img=standardised(st, img, inv, df.part, key), inv=inv, txt=txt, pad=pad, ids=ids)
 
 # %% ../nbs/12c_study_fusion.ipynb #4c4de6e4
 COCO_PROMPT = 'a picture of'   # the captioning text stream: a fixed prompt, never the reference caption
 
-def caption_banks(s:FusionStudy, df:pd.DataFrame, key:str)->dict:
+def caption_banks(st:Study, enc:Encoders, df:pd.DataFrame, key:str)->dict:
     "Image and text banks of a caption set (statistics kept under `<key>_features`); the prompt is the text bank's last row (`P`)."
-    return dict(image_text_banks(s, df, f'{key}_features', list(df.caption) + [COCO_PROMPT]), P=len(df))
+    return dict(image_text_banks(st, enc, df, f'{key}_features', list(df.caption) + [COCO_PROMPT]), P=len(df))
 
-def coco_banks(s:FusionStudy, coco:pd.DataFrame)->dict:
+def coco_banks(st:Study, enc:Encoders, coco:pd.DataFrame)->dict:
     "COCO's image and text banks (`caption_banks`), timed."
-    t = time.time(); b = caption_banks(s, coco, 'coco')
-    s.timing['coco_encoders_s'] = round(time.time() - t, 1)
+    t = time.time(); b = caption_banks(st, enc, coco, 'coco')
+    st.tick('coco_encoders_s', t)
     print(f"COCO banks: images {tuple(b['img'].shape)}, texts {tuple(b['txt'].shape)} in {time.time() - t:.1f} s")
     return b
 
@@ -193,201 +204,203 @@ def model_table()->pd.DataFrame:
     return pd.DataFrame([dict(model=n, **v) for n, v in coco_specs().items()]).set_index('model').fillna('')
 
 # %% ../nbs/12c_study_fusion.ipynb #7173b9d2
-def train(s:FusionStudy, name:str, spec:dict, step:JointStep, train_ds, valid_ds, seed:int, epochs:int, **kw)->tuple:
-    "Train one `FusionModel` with `step` through `engine.train_or_load` (external evaluation: load it); the model and its history."
+def _loaded(st, path):
+    "Add `path` to the checkpoints the run read back (`checkpoints_loaded` in its provenance)."
+    prov = json.loads((st.run.dir/'provenance.json').read_text())
+    st.run.record('checkpoints_loaded', prov.get('checkpoints_loaded', []) + [str(path)])
+
+def train(st:Study, name:str, spec:dict, step:JointStep, train_ds, valid_ds, seed:int, epochs:int, **kw)->tuple:
+    "Train one `FusionModel` on `step`'s banks through `engine.train_or_load` (external evaluation: load it); the model and its history."
     seed_everything(seed)
-    c = s.cfg
-    model = FusionModel(img_dim=s.img_rec['channels'], txt_dim=s.txt_rec['width'], d=c['d_model'], heads=c['heads'], layers=c['layers'],
-                        cbam_bn=s.cbam_bn, **spec, **kw)
+    c = st.cfg
+    model = FusionModel(img_dim=step.img.shape[1], txt_dim=step.txt.shape[-1], d=c['d_model'], heads=c['heads'], layers=c['layers'],
+                        cbam_bn=kept(st, 'cbam_bn', lambda: c['cbam_bn'], old=False), **spec, **kw)   # external: as the evaluated run had it
     tc = TrainConfig(epochs=epochs, lr=c['lr'], weight_decay=c['weight_decay'], scheduler='plateau', plateau_factor=c['plateau_factor'],
                      plateau_patience=c['plateau_patience'], max_steps=c['max_steps'] or None, seed=seed, progress=False)
-    loaders = (None, None) if s.eval_from else (DataLoader(train_ds, batch_size=c['batch_size'], shuffle=True),   # external: no training items
-                                                DataLoader(valid_ds, batch_size=c['batch_size'], shuffle=False))
-    res = train_or_load(s.run, name, model, *loaders, tc, device=s.dev, step=step, evaluate=step.evaluate, eval_from=s.eval_from)
-    if s.eval_from: s.loaded.append(str(res.best_path))
+    loaders = (None, None) if st.eval_from else (DataLoader(train_ds, batch_size=c['batch_size'], shuffle=True),   # external: no training items
+                                                 DataLoader(valid_ds, batch_size=c['batch_size'], shuffle=False))
+    res = train_or_load(st.run, name, model, *loaders, tc, device=st.device, step=step, evaluate=step.evaluate, eval_from=st.eval_from)
+    if st.eval_from: _loaded(st, res.best_path)
     return model.eval(), res.history.assign(model=name, seed=seed)
 
 # %% ../nbs/12c_study_fusion.ipynb #8de538d6
-def caption_vocab(s:FusionStudy, captions, key:str, min_freq:int=2)->CaptionVocab:
-    "The caption vocabulary of the training `captions` (external evaluation: the evaluated run's, kept under `key`)."
-    if s.eval_from: return CaptionVocab.from_itos(s.meta[key])
-    voc = CaptionVocab(captions, min_freq=min_freq); s.keep(**{key: voc.itos})
-    return voc
+def caption_vocab(st:Study, captions, key:str, min_freq:int=2)->CaptionVocab:
+    "The caption vocabulary of the training `captions`, kept under `key` (external evaluation: the evaluated run's)."
+    return CaptionVocab.from_itos(kept(st, key, lambda: CaptionVocab(captions, min_freq=min_freq).itos))
 
 # %% ../nbs/12c_study_fusion.ipynb #1353b8a0
-def caption_setup(s:FusionStudy, df:pd.DataFrame, b:dict, key:str, min_freq:int=2)->dict:
+def caption_setup(st:Study, df:pd.DataFrame, b:dict, key:str, min_freq:int=2)->dict:
     "Vocabulary (kept under `<key>_vocab`), training pairs, the joint-loss steps (L_SEQ + L_CL; `seq`: L_SEQ only) and the test gallery of a caption set."
-    voc = caption_vocab(s, df.caption[df.part == 'train'], f'{key}_vocab', min_freq=min_freq)
+    voc = caption_vocab(st, df.caption[df.part == 'train'], f'{key}_vocab', min_freq=min_freq)
     pairs = partial(part_pairs, df.part, img=b['inv'], txt=np.arange(len(df)), prompt=np.full(len(df), b['P']),
-                    caption=pad_captions(df.caption, voc, max_len=s.cfg['max_words']))
-    step = lambda **off: JointStep(b['img'], b['txt'], b['pad'], dict(s.weights, ce=0., **off), s.cfg['margin'])
-    g = test_gallery(df, 0 if s.eval_from else s.cfg['match_images'], s.cfg['match_captions'])   # external: all images
+                    caption=pad_captions(df.caption, voc, max_len=st.cfg['max_words']))
+    step = lambda **off: JointStep(b['img'], b['txt'], b['pad'], loss_weights(st.cfg, ce=0., **off), st.cfg['margin'])
+    g = test_gallery(df, 0 if st.eval_from else st.cfg['match_images'], st.cfg['match_captions'])   # external: all images
     return dict(b, vocab=voc, pairs=pairs, steps=dict(joint=step(), seq=step(cl=0., nce=0.)), **g)
 
-def coco_setup(s:FusionStudy, coco:pd.DataFrame, b:dict)->dict:
-    "COCO's `caption_setup` (every word of the synthetic captions counts; real ones need two occurrences)."
-    c = caption_setup(s, coco, b, 'coco', min_freq=1 if s.coco_syn else 2)
+def coco_setup(st:Study, coco:pd.DataFrame, b:dict, synthetic:bool)->dict:
+    "COCO's `caption_setup` (every word of `synthetic` captions counts; real ones need two occurrences), with `synthetic`."
+    c = dict(caption_setup(st, coco, b, 'coco', min_freq=1 if synthetic else 2), synthetic=synthetic)
     print(f"vocabulary {len(c['vocab'])} words; test: {len(c['units'])} images, {len(c['rows'])} captions")
     return c
 
-def _decode(s, m, c, beam, shift:int=0):
+def _decode(st, m, c, beam, shift:int=0):
     "One caption per test image (image -> text); `shift` > 0 writes each image's caption from the features of the image `shift` places on."
     ids = caption_images(m, c['img'], c['txt'], c['pad'], np.roll(c['inv'][[c['first'][u] for u in c['units']]], -shift),
-                         [c['P']] * len(c['units']), beam=beam, max_len=s.cfg['max_words'], device=s.dev)
+                         [c['P']] * len(c['units']), beam=beam, max_len=st.cfg['max_words'], device=st.device)
     return {u: c['vocab'].decode(x[1:]) for u, x in zip(c['units'], ids)}
 
 # %% ../nbs/12c_study_fusion.ipynb #f5327dfc
-def train_captioners(s:FusionStudy, c:dict, specs:dict, prefix:str='', swap:bool=True)->dict:
+def train_captioners(st:Study, c:dict, specs:dict, prefix:str='', swap:bool=True)->dict:
     "Per seed, train the models `specs` on `c` (`caption_setup`): beam captions (`swap`: greedy and swapped-image ones too), Table 2's matching scores."
     out, hists = dict(models={}, beam={}, greedy={}, swapped={}, match={}, S={}), []
     gal_img = [c['inv'][c['first'][u]] for u in c['gal_units']]
-    for seed in s.seeds:
+    for seed in st.seeds:
         for name, spec in specs.items():
             t, k = time.time(), (seed, name)
-            m, h = train(s, prefix + name, spec, c['steps']['seq' if name == CONTROL else 'joint'], c['pairs']('train'), c['pairs']('valid'),
-                         seed, s.cfg['epochs'], vocab=len(c['vocab']), max_len=s.cfg['max_words'] + 4)
-            out['models'][name], out['beam'][k] = m, _decode(s, m, c, s.cfg['beam']); hists.append(h)
-            if swap: out['greedy'][k], out['swapped'][k] = _decode(s, m, c, 1), _decode(s, m, c, s.cfg['beam'], shift=1)   # another image: same caption?
+            m, h = train(st, prefix + name, spec, c['steps']['seq' if name == CONTROL else 'joint'], c['pairs']('train'), c['pairs']('valid'),
+                         seed, st.cfg['epochs'], vocab=len(c['vocab']), max_len=st.cfg['max_words'] + 4)
+            out['models'][name], out['beam'][k] = m, _decode(st, m, c, st.cfg['beam']); hists.append(h)
+            if swap: out['greedy'][k], out['swapped'][k] = _decode(st, m, c, 1), _decode(st, m, c, st.cfg['beam'], shift=1)   # another image: same caption?
             if name in MODELS:                          # Table 2 rows
-                out['S'][k] = match_scores(m, c['img'], c['txt'], c['pad'], gal_img, c['gal_rows'], device=s.dev)
+                out['S'][k] = match_scores(m, c['img'], c['txt'], c['pad'], gal_img, c['gal_rows'], device=st.device)
                 out['match'][k] = recall_at_k(out['S'][k], c['gal_owner'])
             print(f"seed {seed} {prefix + name:24s} {time.time() - t:5.1f} s  e.g. \"{out['beam'][k][c['units'][0]]}\"")
     return dict(out, history=pd.concat(hists, ignore_index=True))
 
-def train_coco(s:FusionStudy, c:dict)->dict:
+def train_coco(st:Study, c:dict)->dict:
     "Every COCO model of Tables 1-3 and the control (`train_captioners`), timed."
-    t0 = time.time(); r = train_captioners(s, c, coco_specs())
-    s.timing['coco_models_s'] = round(time.time() - t0, 1)
+    t0 = time.time(); r = train_captioners(st, c, coco_specs())
+    st.tick('coco_models_s', t0)
     return r
 
 # %% ../nbs/12c_study_fusion.ipynb #09a03fe2
-def loss_curves(s:FusionStudy, history:pd.DataFrame):
+def loss_curves(st:Study, history:pd.DataFrame):
     "Validation joint loss per epoch and model, saved as `figures/valid_loss` (None when nothing was trained)."
     if not len(history): return None
-    fig = px.line(history, x='epoch', y='valid_loss', color='model', line_dash='seed' if len(s.seeds) > 1 else None,
+    fig = px.line(history, x='epoch', y='valid_loss', color='model', line_dash='seed' if len(st.seeds) > 1 else None,
                   markers=True, title='Validation joint loss per epoch, COCO (L_SEQ + L_CL; L_SEQ only for the two '
                   'single-modality ablations and the control)')
-    s.run.save_figure(fig, 'valid_loss'); return fig
+    st.run.save_figure(fig, 'valid_loss'); return fig
 
 # %% ../nbs/12c_study_fusion.ipynb #679f9a31
-def flickr30k_runs(s:FusionStudy, folder)->dict:
+def flickr30k_runs(st:Study, enc:Encoders, folder)->dict:
     "Train the Table 1-2 models on the Flickr30k at `folder`; per seed, caption scores and matching recall, and the captions and scores behind them (empty when absent)."
     if not folder: return dict(n=0, caps=[], rec=[], state=absent('flickr30k'))
-    fl = karpathy_parts(read_karpathy(folder), s.cfg['max_flickr_images'], bool(s.eval_from))
-    c = caption_setup(s, fl, caption_banks(s, fl, 'flickr30k'), 'flickr30k')
-    r = train_captioners(s, c, MODELS, 'Flickr30k-', swap=False)
-    caps = [caption_table(c['refs'], {m: r['beam'][(seed, m)] for m in MODELS}, meteor=s.cfg['meteor']) for seed in s.seeds]
-    n, rec = len(c['units']), [pd.DataFrame({m: r['match'][(seed, m)] for m in MODELS}).T for seed in s.seeds]
+    fl = karpathy_parts(read_karpathy(folder), st.cfg['max_flickr_images'], bool(st.eval_from))
+    c = caption_setup(st, fl, caption_banks(st, enc, fl, 'flickr30k'), 'flickr30k')
+    r = train_captioners(st, c, MODELS, 'Flickr30k-', swap=False)
+    caps = [caption_table(c['refs'], {m: r['beam'][(seed, m)] for m in MODELS}, meteor=st.cfg['meteor']) for seed in st.seeds]
+    n, rec = len(c['units']), [pd.DataFrame({m: r['match'][(seed, m)] for m in MODELS}).T for seed in st.seeds]
     return dict(n=n, caps=caps, rec=rec, state=f'Flickr30k Karpathy test, {n} images', refs=c['refs'], beam=r['beam'], S=r['S'], owner=c['gal_owner'])
 
 # %% ../nbs/12c_study_fusion.ipynb #a5b7100b
-def medpix_captioning(s:FusionStudy, folder)->pd.DataFrame|None:
+def medpix_captioning(st:Study, enc:Encoders, folder)->pd.DataFrame|None:
     "Train the proposed model on the MedPix 2.0 at `folder` and score its captions (x100); None when absent."
     if folder is None: return None
-    mp = unit_parts(read_medpix(folder), s.cfg['max_images'], bool(s.eval_from))   # by clinical case
-    b = image_text_banks(s, mp, 'medpix_features', list((mp.modality.fillna('') + ' ' + mp.plane.fillna('')).str.lower().str.strip()))
-    voc = caption_vocab(s, mp.caption[mp.part == 'train'], 'medpix_vocab')
+    mp = unit_parts(read_medpix(folder), st.cfg['max_images'], bool(st.eval_from))   # by clinical case
+    b = image_text_banks(st, enc, mp, 'medpix_features', list((mp.modality.fillna('') + ' ' + mp.plane.fillna('')).str.lower().str.strip()))
+    voc = caption_vocab(st, mp.caption[mp.part == 'train'], 'medpix_vocab')
     pairs = partial(part_pairs, mp.part, img=b['inv'], prompt=np.arange(len(mp)), caption=pad_captions(mp.caption, voc, max_len=30))
-    step, te, scores = JointStep(b['img'], b['txt'], b['pad'], dict(s.weights, ce=0., cl=0.)), np.flatnonzero(mp.part == 'test'), []
-    for seed in s.seeds:
-        m, _ = train(s, 'Proposed-MedPix', MODELS['Proposed'], step, pairs('train'), pairs('valid'), seed, s.cfg['epochs'], vocab=len(voc), max_len=34)
-        ids = caption_images(m, b['img'], b['txt'], b['pad'], b['inv'][te], te, beam=s.cfg['beam'], max_len=30, device=s.dev)
+    step, te, scores = JointStep(b['img'], b['txt'], b['pad'], loss_weights(st.cfg, ce=0., cl=0.)), np.flatnonzero(mp.part == 'test'), []
+    for seed in st.seeds:
+        m, _ = train(st, 'Proposed-MedPix', MODELS['Proposed'], step, pairs('train'), pairs('valid'), seed, st.cfg['epochs'], vocab=len(voc), max_len=34)
+        ids = caption_images(m, b['img'], b['txt'], b['pad'], b['inv'][te], te, beam=st.cfg['beam'], max_len=30, device=st.device)
         scores.append(caption_table({mp.image_id[i]: [mp.caption[i]] for i in te},
-                                    {'Proposed / MedPix 2.0': {mp.image_id[i]: voc.decode(x[1:]) for i, x in zip(te, ids)}}, meteor=s.cfg['meteor']))
+                                    {'Proposed / MedPix 2.0': {mp.image_id[i]: voc.decode(x[1:]) for i, x in zip(te, ids)}}, meteor=st.cfg['meteor']))
     mean = mean_sd(scores)[0].round(1)
-    s.run.save_table(mean, 'medpix_captioning', f'MedPix 2.0 captioning (x100), {len(te)} test images of '
+    st.run.save_table(mean, 'medpix_captioning', f'MedPix 2.0 captioning (x100), {len(te)} test images of '
                      f'{mp.unit[mp.part == "test"].nunique()} cases; one reference caption per image')
     return mean
 
 # %% ../nbs/12c_study_fusion.ipynb #64118e68
-def vqa_setup(s:FusionStudy, df:pd.DataFrame, classes_key:str, bank_key:str)->dict:
-    "Answer classes, labels, banks and the L_CE-only step of a VQA frame with a `part` column."
-    classes = s.meta[classes_key] if s.eval_from else answer_vocab(df.answer[df.part == 'train'])
-    s.keep(**{classes_key: list(classes)})
+def vqa_setup(st:Study, enc:Encoders, df:pd.DataFrame, classes_key:str, bank_key:str)->dict:
+    "Answer classes (kept under `classes_key`), labels, banks and the L_CE-only step of a VQA frame with a `part` column."
+    classes = kept(st, classes_key, lambda: answer_vocab(df.answer[df.part == 'train']))
     labels = answer_index(df.answer, classes)
-    b = image_text_banks(s, df, bank_key, list(df.question))
-    step = JointStep(b['img'], b['txt'], b['pad'], dict(s.weights, seq=0., cl=0., nce=0.))     # L_CE only
+    b = image_text_banks(st, enc, df, bank_key, list(df.question))
+    step = JointStep(b['img'], b['txt'], b['pad'], loss_weights(st.cfg, seq=0., cl=0., nce=0.))     # L_CE only
     pairs = partial(part_pairs, df.part, img=b['inv'], question=np.arange(len(df)), label=labels)
     return dict(b, df=df, classes=classes, labels=labels, step=step, pairs=pairs, te=np.flatnonzero(df.part == 'test'))
 
-def vqa_rad_data(s:FusionStudy, folder)->dict:
-    "The VQA-RAD at `folder` split, sampled, encoded and recorded; `leak`: the official split's shared images; `summary`: questions per part and type."
+def vqa_rad_data(st:Study, enc:Encoders, folder, synthetic:bool)->dict:
+    "The VQA-RAD at `folder` (`synthetic` or real) split, sampled, encoded and recorded; `leak`: the official split's shared images; `summary`: questions per part and type."
     rad = read_vqa_rad(folder)
-    leak = s.run.save_table(official_leakage(rad), 'vqa_rad_official_split_leakage', 'Images shared by the official VQA-RAD train and test files')
-    rad = split_questions(rad, rad_split(rad, s.cfg['vqa_split'], bool(s.eval_from)), 0 if s.eval_from else s.cfg['max_questions'])
-    v = vqa_setup(s, rad, 'vqa_classes', 'vqa_rad_features')
-    s.run.record_data('vqa-rad', folder, s.rad_syn, sorted(set(rad.file)), questions=len(rad),
-                      split='all (external)' if s.eval_from else s.cfg['vqa_split'])
-    return dict(v, leak=leak, summary=rad.groupby(['part', 'answer_type']).size().unstack().assign(classes=len(v['classes'])))
+    leak = st.run.save_table(official_leakage(rad), 'vqa_rad_official_split_leakage', 'Images shared by the official VQA-RAD train and test files')
+    rad = split_questions(rad, rad_split(rad, st.cfg['vqa_split'], bool(st.eval_from)), 0 if st.eval_from else st.cfg['max_questions'])
+    v = vqa_setup(st, enc, rad, 'vqa_classes', 'vqa_rad_features')
+    st.run.record_data('vqa-rad', folder, synthetic, sorted(set(rad.file)), questions=len(rad),
+                      split='all (external)' if st.eval_from else st.cfg['vqa_split'])
+    return dict(v, synthetic=synthetic, leak=leak, summary=rad.groupby(['part', 'answer_type']).size().unstack().assign(classes=len(v['classes'])))
 
 # %% ../nbs/12c_study_fusion.ipynb #8f0990ce
-def train_vqa(s:FusionStudy, v:dict, names:list, prefix:str)->tuple:
+def train_vqa(st:Study, v:dict, names:list, prefix:str)->tuple:
     "Per seed, train the `VQA_MODELS` `names` on `v` (`vqa_setup`): (seed, model) -> each test question's answer class, and the last seed's models."
     pred, models = {}, {}
-    for seed in s.seeds:
+    for seed in st.seeds:
         for n in names:
-            m, _ = train(s, prefix + n, VQA_MODELS[n], v['step'], v['pairs']('train'), v['pairs']('valid'), seed, s.cfg['vqa_epochs'], n_answers=len(v['classes']))
-            models[n], pred[(seed, n)] = m, answer_questions(m, v['img'], v['txt'], v['pad'], v['inv'][v['te']], v['te'], device=s.dev).numpy()
+            m, _ = train(st, prefix + n, VQA_MODELS[n], v['step'], v['pairs']('train'), v['pairs']('valid'), seed, st.cfg['vqa_epochs'], n_answers=len(v['classes']))
+            models[n], pred[(seed, n)] = m, answer_questions(m, v['img'], v['txt'], v['pad'], v['inv'][v['te']], v['te'], device=st.device).numpy()
     return pred, models
 
-def vqa_rad_models(s:FusionStudy, v:dict)->tuple:
-    "Per seed, train the VQA models and score them beside each type's majority answer: the accuracy table (%), saved (`attrs`: mean, predictions), and the models."
+def vqa_rad_models(st:Study, v:dict)->tuple:
+    "Per seed, train the VQA models and score them beside each type's majority answer: the accuracy table (%), saved (`attrs`: mean, predictions, each type's majority answer), and the models."
     rad, te, classes, t0 = v['df'], v['te'], v['classes'], time.time()
     gold, types = rad.answer.iloc[te].tolist(), rad.answer_type.iloc[te].tolist()
-    if not s.eval_from: s.keep(vqa_majority=majority_answers(rad))        # kept for an external evaluation
-    major = [s.meta['vqa_majority'].get(t, classes[0]) for t in types]
-    pred, models = train_vqa(s, v, list(VQA_MODELS), 'VQA-')
+    majority = kept(st, 'vqa_majority', lambda: majority_answers(rad))      # type -> the most frequent training answer
+    major = [majority.get(t, classes[0]) for t in types]
+    pred, models = train_vqa(st, v, list(VQA_MODELS), 'VQA-')
     frames = [pd.DataFrame({'Majority answer': vqa_accuracy(major, gold, types),
-                            **{n: vqa_accuracy([classes[i] for i in pred[(seed, n)]], gold, types) for n in VQA_MODELS}}).T for seed in s.seeds]
-    s.timing['vqa_models_s'] = round(time.time() - t0, 1)
+                            **{n: vqa_accuracy([classes[i] for i in pred[(seed, n)]], gold, types) for n in VQA_MODELS}}).T for seed in st.seeds]
+    st.tick('vqa_models_s', t0)
     mean = mean_sd(frames)[0]
     t = mean[['closed', 'open', 'overall', 'n_closed', 'n_open']].round(1)
-    s.run.save_table(t, 'vqa_rad_accuracy', f"VQA-RAD accuracy (%) on {len(te)} test questions, split by "
-                     f"{'none (external: all questions)' if s.eval_from else s.cfg['vqa_split']}; models trained with L_CE only; "
-                     f"unseen answers: {int((v['labels'][te] < 0).sum())}" + (' -- SYNTHETIC DATA' if s.rad_syn else ''))
-    t.attrs.update(mean=mean, pred=pred)
+    st.run.save_table(t, 'vqa_rad_accuracy', f"VQA-RAD accuracy (%) on {len(te)} test questions, split by "
+                     f"{'none (external: all questions)' if st.eval_from else st.cfg['vqa_split']}; models trained with L_CE only; "
+                     f"unseen answers: {int((v['labels'][te] < 0).sum())}" + (' -- SYNTHETIC DATA' if v['synthetic'] else ''))
+    t.attrs.update(mean=mean, pred=pred, majority=majority)
     return t, models
 
 # %% ../nbs/12c_study_fusion.ipynb #e74e7692
-def vqa_v2_table(s:FusionStudy, folder)->pd.DataFrame:
+def vqa_v2_table(st:Study, enc:Encoders, folder)->pd.DataFrame:
     "VQA v2 accuracy (%) of the majority answer, the proposed and the question-only model on the VQA v2 at `folder`; 'data not present' when absent."
     if not folder: t = pd.DataFrame({'data': [absent('vqa-v2')]}, index=['Proposed', 'Text Features Only'])
     else:
-        v2, splits = vqa_v2_parts(folder, bool(s.eval_from), 0 if s.eval_from else s.cfg['max_questions'])
-        if not s.eval_from: s.keep(vqa_v2_majority=v2.answer[v2.part == 'train'].mode().iloc[0])
-        v, names = vqa_setup(s, v2, 'vqa_v2_classes', 'vqa_v2_features'), ['Proposed', 'Text Features Only']
-        te, pred = v['te'], train_vqa(s, v, names, 'VQA-v2-')[0]
+        v2, splits = vqa_v2_parts(folder, bool(st.eval_from), 0 if st.eval_from else st.cfg['max_questions'])
+        major = kept(st, 'vqa_v2_majority', lambda: v2.answer[v2.part == 'train'].mode().iloc[0])
+        v, names = vqa_setup(st, enc, v2, 'vqa_v2_classes', 'vqa_v2_features'), ['Proposed', 'Text Features Only']
+        te, pred = v['te'], train_vqa(st, v, names, 'VQA-v2-')[0]
         ans, kind = v2.answers.iloc[te].tolist(), v2.answer_type.iloc[te].to_numpy()
-        preds = lambda seed: {'Majority answer': [s.meta['vqa_v2_majority']] * len(te), **{n: [v['classes'][i] for i in pred[(seed, n)]] for n in names}}
-        t = mean_sd([pd.DataFrame({n: vqa_soft_by_type(p, ans, kind) for n, p in preds(seed).items()}).T for seed in s.seeds])[0].round(1)
+        preds = lambda seed: {'Majority answer': [major] * len(te), **{n: [v['classes'][i] for i in pred[(seed, n)]] for n in names}}
+        t = mean_sd([pd.DataFrame({n: vqa_soft_by_type(p, ans, kind) for n, p in preds(seed).items()}).T for seed in st.seeds])[0].round(1)
         t = t.assign(n_questions=len(te)); t.insert(0, 'data', f"VQA v2 ({', '.join(splits)}), {len(te)} test questions")
     t.index.name = 'model'
-    s.run.save_table(t, 'vqa_v2_accuracy', 'VQA v2 accuracy (%, min(#humans/3, 1) over the ten answers) by answer type '
+    st.run.save_table(t, 'vqa_v2_accuracy', 'VQA v2 accuracy (%, min(#humans/3, 1) over the ten answers) by answer type '
                      '(closed = yes/no); the paper reports no VQA v2 number' + ('' if folder else f'; {absent("vqa-v2")}'))
     return t
 
 # %% ../nbs/12c_study_fusion.ipynb #fe340bce
-def attention_coco(s:FusionStudy, coco:pd.DataFrame, c:dict, r:dict, n:int=2)->tuple:
+def attention_coco(st:Study, coco:pd.DataFrame, c:dict, r:dict, n:int=2)->tuple:
     "The proposed model's decoder attention while it writes its caption of the first `n` test images; the captions and the figure."
     ex, rows, m = [], [], r['models']['Proposed']
     for u in c['units'][:n]:
         i = c['first'][u]
-        ids, att, share = caption_attention(m, c['img'][c['inv'][i]], c['txt'][c['P']], c['pad'][c['P']], max_len=s.cfg['max_words'])
+        ids, att, share = caption_attention(m, c['img'][c['inv'][i]], c['txt'][c['P']], c['pad'][c['P']], max_len=st.cfg['max_words'])
         ws = [c['vocab'].itos[k] for k in ids.tolist()]
-        ex.append((shown(coco.file[i], s.cfg['image_size']), [(f'"{ws[k]}" ({100 * float(share[k]):.0f} % on image)', att[k]) for k in pick(ws)]))
+        ex.append((shown(coco.file[i], st.cfg['image_size']), [(f'"{ws[k]}" ({100 * float(share[k]):.0f} % on image)', att[k]) for k in pick(ws)]))
         rows.append(dict(image=u, generated=c['vocab'].decode(ids), reference=c['refs'][u][0]))
     fig = attention_grid(ex, 'COCO: decoder attention over the image while writing each word (proposed model, its own caption)')
-    s.run.save_figure(fig, 'attention_coco')
+    st.run.save_figure(fig, 'attention_coco')
     return pd.DataFrame(rows), fig
 
-def attention_vqa_rad(s:FusionStudy, v:dict, model, n:int=2)->tuple:
+def attention_vqa_rad(st:Study, enc:Encoders, v:dict, model, n:int=2)->tuple:
     "The proposed VQA `model`'s question words attending over the image, first `n` test questions; the questions and the figure."
     qrows, ex, rad = list(v['te'][:n]), [], v['df']
     for i in qrows:
         keep = ~v['pad'][i]
         att = text_to_image_attention(model, v['img'][v['inv'][i]], v['txt'][i][keep], None)
-        toks = s.tok.convert_ids_to_tokens(v['ids'][i][keep])
-        ex.append((shown(rad.file[i], s.cfg['image_size']), [(toks[k], att[k]) for k in pick(toks)]))
+        toks = enc.tok.convert_ids_to_tokens(v['ids'][i][keep])
+        ex.append((shown(rad.file[i], st.cfg['image_size']), [(toks[k], att[k]) for k in pick(toks)]))
     fig = attention_grid(ex, 'VQA-RAD: question words attending over the image (proposed model, last cross-attention layer)')
-    s.run.save_figure(fig, 'attention_vqa_rad')
+    st.run.save_figure(fig, 'attention_vqa_rad')
     return pd.DataFrame({'question': rad.question.iloc[qrows], 'answer': rad.answer.iloc[qrows]}), fig

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, timm
 import plotly.graph_objects as go
 from IPython.display import display
-from fastcore.basics import patch
 from scipy.stats import rankdata, DegenerateDataWarning
 from .core import STAND_IN, MedreproError, profile_config, check_choice, load_pretrained, seed_everything
 from .data import locate_dataset, read_image, unit_folds, split_by_unit, check_leakage
@@ -23,21 +22,24 @@ from .engine import TrainConfig, train_or_load, predict, load_checkpoint
 from .metrics import multilabel_metrics, classification_metrics, best_thresholds, learning_check, multilabel_learning_check
 from .decide import Estimate, paired_bootstrap, bootstrap_metric, trivial_predictions, learns, claims_table
 from .registry import PAPERS, paper_table
+from .study import Study
 from .verdict import mean_sd, compare_with_paper, not_a_test, synthetic_banner
 from .figures import overlay_curves, roc_curves, heatmap_grid, claims_figure
 
 # %% auto #0
 __all__ = ['PROFILES', 'MS', 'MODELS', 'ABLATIONS', 'ABLATION_OF', 'TO_PAPER', 'FROM_PAPER', 'PARTS', 'ABLATION_ROWS',
-           'CLAIM_METRICS', 'CLASS_METRICS', 'CLAIM_COLUMNS', 'settings', 'run_seeds', 'table_seeds', 'Study',
-           'external_split', 'open_study', 'external', 'banner', 'record_study', 'class_balance', 'loss_weights',
-           'row_key', 'input_sides', 'Results', 'train_all', 'pm', 'start_weights', 'Table1', 'table1', 'micro_table',
-           'per_label_auroc', 'ablation_table', 'fig2', 'roc_figure', 'cam_figure', 'save_show', 'macro_f1',
-           'macro_precision', 'label_accuracy', 'top1_accuracy', 'label_aurocs', 'mean_auroc', 'as_answers',
-           'Predictions', 'steady', 'targets', 'trivial_scores', 'start_kind', 'test_predictions', 'patient_folds',
-           'cv_split', 'cross_validate', 'claim_predictions', 'skill_sentence', 'learning_table', 'claim_models',
-           'unequal_starts', 'claim_estimates', 'value_sentence', 'decide_claims', 'save_claims', 'claims_fig',
-           'claim_metrics', 'table_noise', 't1_models', 'learning_note', 'claims_note', 'table1_note', 'paper_verdict',
-           'log_results']
+           'CLAIM_METRICS', 'CLASS_METRICS', 'CLAIM_COLUMNS', 'settings', 'table_seeds', 'Films', 'external_split',
+           'run_provenance', 'load_films', 'banner', 'record_films', 'class_balance', 'class_weights', 'loss_weights',
+           'row_key', 'variants', 'scale_sides', 'row_side', 'input_sides', 'build', 'start_file', 'make_model',
+           'film_sets', 'loader', 'probs', 'score', 'trivial_rows', 'learned', 'train_config', 'train_row',
+           'read_thresholds', 'Results', 'test_row', 'train_all', 'pm', 'start_weights', 'Table1', 'table1',
+           'micro_table', 'per_label_auroc', 'ablation_table', 'fig2', 'roc_figure', 'cam_figure', 'cam_target',
+           'save_show', 'macro_f1', 'macro_precision', 'label_accuracy', 'top1_accuracy', 'label_aurocs', 'mean_auroc',
+           'as_answers', 'Predictions', 'steady', 'targets', 'trivial_scores', 'start_kind', 'test_predictions',
+           'patient_folds', 'cv_split', 'cross_validate', 'claim_predictions', 'skill_sentence', 'learning_table',
+           'claim_models', 'unequal_starts', 'claim_estimates', 'value_sentence', 'decide_claims', 'save_claims',
+           'claims_fig', 'claim_metrics', 'on_stand_in', 'not_comparable', 'context', 'table_noise', 't1_models',
+           'learning_note', 'claims_note', 'table1_note', 'paper_verdict', 'log_results']
 
 # %% ../nbs/12a_study_multiscale.ipynb #fb082666
 PROFILES = PAPERS['multiscale-resnet']['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
@@ -59,38 +61,30 @@ def settings(profile:str, # 'smoke', 'quick', 'decide' or 'paper'
     for a in cfg['ablation']: check_choice('ablation', a, ABLATIONS)
     return cfg
 
-def run_seeds(seeds:list, n_seeds:int)->list:
-    "The seeds to run: `n_seeds` consecutive ones from a single seed given, else the seeds given."
-    return list(range(seeds[0], seeds[0] + n_seeds)) if len(seeds) == 1 else list(seeds)
-
 def table_seeds(cfg:dict, seeds:list)->list:
     "The seeds of the fixed split (Table 1 and the figures): every seed, or the first alone when cross-validation (`cv_folds`) decides the claims."
     return list(seeds[:1]) if cfg['cv_folds'] else list(seeds)
 
 # %% ../nbs/12a_study_multiscale.ipynb #200f22e0
-@dataclass
-class Study:
-    "The films of one run, framed and split, with what every row of the paper shares."
-    cfg:dict                # `settings`
-    root:Path               # dataset folder
-    synthetic:bool          # a generated stand-in, not patients
+@dataclass(frozen=True, eq=False)
+class Films:
+    "The films of one run, read, framed and split by patient: what every row of the paper trains and is tested on."
     df:pd.DataFrame         # one row per film (`read_cxr14`)
     labels:list             # the 14 findings
     splits:dict             # row indices per part, and `how`
-    device:torch.device     # where models train
-    ext:Path|None=None      # external evaluation: the finished run whose checkpoints are scored
-    trained:dict=field(default_factory=dict)  # that run's provenance
+    root:Path               # dataset folder
+    synthetic:bool          # a generated stand-in, not patients
+    name:str                # the data's name in provenance: the registry's, or 'synthetic-cxr14'
+    Y:np.ndarray            # (N, 14) findings, 0/1
+    y:np.ndarray            # the targets in the framing (`frame_targets`): (N, 14) multi-label, (N,) class ids otherwise
+    classes:list            # the outputs: the findings, or the classes
+    multilabel:bool         # yes/no per finding, or one class per film
+    film_side:int           # side of the films as stored, px
+    trained:dict=field(default_factory=dict)  # external evaluation: the provenance of the run whose checkpoints are scored
     on_bad:str='fail'       # a film that does not decode while streaming: 'fail' (stop, naming it) or 'skip' (recorded)
 
-    def __post_init__(self):
-        self.Y = self.df[self.labels].to_numpy()
-        self.y, self.classes = frame_targets(self.Y, self.cfg['framing'], self.labels)
-        self.multilabel, self.n_out = self.cfg['framing'] == 'multilabel', len(self.classes)
-        self.film_side = read_image(self.df['path'][0]).size[0]
-        self.name = 'synthetic-cxr14' if self.synthetic else self.cfg['dataset']
-        self.weights = balanced_weights(self.y[self.splits['train']], self.n_out)
-        self.loss, self._ds = ClassWeightedLoss(self.weights, self.multilabel).to(self.device), {}
-
+    @property
+    def n_out(self)->int: return len(self.classes)
     @property
     def trivial_name(self)->str: return 'All-negative (trivial)' if self.multilabel else 'Majority class (trivial)'
 
@@ -99,212 +93,210 @@ def external_split(n:int, ext:Path)->dict:
     return dict(train=np.array([], int), valid=np.array([], int), test=np.arange(n),
                 how=f'external evaluation: every film scored with the checkpoints of {ext.name}')
 
-def open_study(cfg:dict, # `settings`
-               data_root=None, synthetic:str='auto', # where the data are; 'auto' | 'yes' | 'no'
-               device='cpu', # torch device
-               ext:Path|None=None, trained:dict|None=None, # external evaluation: the run scored, its provenance
-               on_bad:str='fail', # a broken film met while streaming: 'fail' or 'skip' (`log_results` records it)
-              )->Study:
-    "Find (or generate) the films, read them (all of them for an external evaluation), split them by patient."
-    root, is_synthetic = locate_dataset(cfg['dataset'], data_root, synthetic, make=make_synthetic_cxr14)
-    is_synthetic = is_synthetic or (root/'SYNTHETIC.md').exists()  # a generated copy passed as a data root is still synthetic
-    labels = cxr_labels(cfg['dataset'])
-    df = read_cxr14(root, labels)
-    if not ext: df = subsample_patients(df, cfg['max_images'])
-    splits = external_split(len(df), ext) if ext else cxr_splits(df, root, seed=0)
-    return Study(cfg, root, is_synthetic, df, labels, splits, torch.device(device), ext, trained or {}, check_choice('on_bad', on_bad, ('fail', 'skip')))
+def run_provenance(folder:Path|None)->dict:
+    "A finished run's `provenance.json` ({} without a folder or without the file)."
+    return json.loads((folder/'provenance.json').read_text()) if folder and (folder/'provenance.json').exists() else {}
 
-def external(eval_from=None, # a finished run folder, or None (train)
-            )->tuple:
-    "The run folder to evaluate (None: train) and its provenance (`report.start_paper_run` has noted it in this run's)."
-    if not eval_from: return None, {}
-    ext = Path(eval_from)
-    return ext, json.loads((ext/'provenance.json').read_text()) if (ext/'provenance.json').exists() else {}
+def load_films(st:Study, # the run (`study.open_study`): its settings and its `data_root`, `synthetic`, `eval_from`
+               on_bad:str='fail', # a broken film met while streaming: 'fail' or 'skip' (`log_results` records it)
+              )->Films:
+    "Find (or generate) the films, read them (all of them for an external evaluation), frame them and split them by patient."
+    c, ext = st.cfg, st.eval_from
+    root, synthetic = locate_dataset(c['dataset'], st.params.get('data_root'), st.params.get('synthetic', 'auto'), make=make_synthetic_cxr14)
+    synthetic = synthetic or (root/'SYNTHETIC.md').exists()  # a generated copy passed as a data root is still synthetic
+    labels = cxr_labels(c['dataset'])
+    df = read_cxr14(root, labels) if ext else subsample_patients(read_cxr14(root, labels), c['max_images'])
+    Y = df[labels].to_numpy(); y, classes = frame_targets(Y, c['framing'], labels)
+    return Films(df, labels, external_split(len(df), ext) if ext else cxr_splits(df, root, seed=0), root, synthetic,
+                 'synthetic-cxr14' if synthetic else c['dataset'], Y, y, classes, c['framing'] == 'multilabel',
+                 read_image(df['path'][0]).size[0], run_provenance(ext), check_choice('on_bad', on_bad, ('fail', 'skip')))
+
 
 # %% ../nbs/12a_study_multiscale.ipynb #3d8af67c
-def banner(s:Study)->str:
+def banner(st:Study, films:Films)->str:
     "The warning shown before any number: synthetic films, or a low-resolution real sample ('' for full-size real films)."
-    if s.synthetic: return synthetic_banner(f"`{s.cfg['dataset']}`", f"chest films (`synthetic-cxr14`, {s.root})").data
-    if s.film_side >= 256: return ''
-    return (f"## ⚠️ LOW-RESOLUTION REAL SAMPLE\nThese are real NIH films but only **{s.film_side}x{s.film_side} px** (the release is "
-            f"1024 px) and only {len(s.df)} images of {s.df['Patient ID'].nunique()} patients. Lesions of a few "
+    if films.synthetic: return synthetic_banner(f"`{st.cfg['dataset']}`", f"chest films (`synthetic-cxr14`, {films.root})").data
+    side, df = films.film_side, films.df
+    if side >= 256: return ''
+    return (f"## ⚠️ LOW-RESOLUTION REAL SAMPLE\nThese are real NIH films but only **{side}x{side} px** (the release is "
+            f"1024 px) and only {len(df)} images of {df['Patient ID'].nunique()} patients. Lesions of a few "
             "millimetres are below one pixel here: **the numbers are not comparable with the paper's "
             "full-resolution results**, whatever they are.")
+
 
 # %% ../nbs/12a_study_multiscale.ipynb #d387b25f
 PARTS = ('train', 'valid', 'test')
 
-def record_study(s:Study, run):
-    "Write the data (real or synthetic, size, fingerprint; `Run.record_data`) and the split into the run's provenance."
-    df = s.df
-    run.record_data(s.name, s.root, s.synthetic, df['path'], stand_in_for=s.cfg['dataset'] if s.synthetic else None,
-                    image_side=int(s.film_side), images=len(df), patients=int(df['Patient ID'].nunique()))
-    run.record('split', dict(how=s.splits['how'], **{p: len(s.splits[p]) for p in PARTS}))
-    return f"{s.name}: {len(df)} images, {df['Patient ID'].nunique()} patients, {s.film_side}px, synthetic={s.synthetic}; {s.splits['how']}"
+def record_films(st:Study, films:Films)->str:
+    "Write the data (real or synthetic, size, fingerprint; `Run.record_data`) and the split into the run's provenance; say what was read."
+    df, f = films.df, films
+    st.run.record_data(f.name, f.root, f.synthetic, df['path'], stand_in_for=st.cfg['dataset'] if f.synthetic else None,
+                       image_side=int(f.film_side), images=len(df), patients=int(df['Patient ID'].nunique()))
+    st.run.record('split', dict(how=f.splits['how'], **{p: len(f.splits[p]) for p in PARTS}))
+    return f"{f.name}: {len(df)} images, {df['Patient ID'].nunique()} patients, {f.film_side}px, synthetic={f.synthetic}; {f.splits['how']}"
 
-def class_balance(s:Study)->pd.DataFrame:
+def class_balance(films:Films)->pd.DataFrame:
     "Images, patients, films without a finding and films per finding, per part."
-    sp, Y = s.splits, s.Y
-    return pd.DataFrame({p: [len(sp[p]), s.df['Patient ID'].iloc[sp[p]].nunique(), int((Y[sp[p]].sum(1) == 0).sum()),
-                             *Y[sp[p]].sum(0).astype(int)] for p in PARTS}, index=['images', 'patients', NO_FINDING, *s.labels])
+    sp, Y = films.splits, films.Y
+    return pd.DataFrame({p: [len(sp[p]), films.df['Patient ID'].iloc[sp[p]].nunique(), int((Y[sp[p]].sum(1) == 0).sum()),
+                             *Y[sp[p]].sum(0).astype(int)] for p in PARTS}, index=['images', 'patients', NO_FINDING, *films.labels])
 
-def loss_weights(s:Study)->pd.DataFrame:
+def class_weights(films:Films)->torch.Tensor:
+    "The class-balanced loss's weights from the training films (`data_cxr.balanced_weights`): `pos_weight` per label, or per class."
+    return balanced_weights(films.y[films.splits['train']], films.n_out)
+
+def loss_weights(films:Films)->pd.DataFrame:
     "The class-balanced loss's weight of each label (or class), with the training films per class for class framings."
-    rows = {'loss weight': np.round(s.weights.numpy(), 2)}
-    if not s.multilabel: rows = {'train images': np.bincount(s.y[s.splits['train']], minlength=s.n_out), **rows}
-    return pd.DataFrame(rows, index=s.classes).T
+    rows = {'loss weight': np.round(class_weights(films).numpy(), 2)}
+    if not films.multilabel: rows = {'train images': np.bincount(films.y[films.splits['train']], minlength=films.n_out), **rows}
+    return pd.DataFrame(rows, index=films.classes).T
+
 
 # %% ../nbs/12a_study_multiscale.ipynb #7aceb78b
 def row_key(row:str, variant:str|None=None)->str:
     "The name of a row's model in tables and checkpoints: 'ResNet (largest scale)', 'Multi-scale ResNet (separate)'."
     return row if variant is None else f"{row} ({'largest scale' if variant == 'largest' else variant})"
 
-@patch
-def variants(self:Study)->list:
+def variants(cfg:dict)->list:
     "(row, variant) pairs to train, in order: the rows of `models`, then the ablations (in the order of `ABLATIONS`)."
-    c = self.cfg
-    return [(r, None) for r in c['models']] + [(ABLATION_OF[a], a) for a in ABLATIONS if a in c['ablation']]
+    return [(r, None) for r in cfg['models']] + [(ABLATION_OF[a], a) for a in ABLATIONS if a in cfg['ablation']]
 
 def _is_px(scales): return all(isinstance(s, numbers.Integral) for s in scales)
 
-@patch
-def scale_sides(self:Study, base:int)->list:
+def scale_sides(cfg:dict, base:int)->list:
     "The sides, in px, the multi-scale model rescales an input of side `base` to."
-    return [_side(s, base) for s in self.cfg['scales']]
+    return [_side(s, base) for s in cfg['scales']]
 
-@patch
-def side(self:Study, row:str, variant:str|None=None)->int:
+def row_side(cfg:dict, row:str, variant:str|None=None)->int:
     "Input side of a row's model."
-    c = self.cfg
+    c = cfg
     if row == MS: return max(c['scales']) if _is_px(c['scales']) else c['image_size']
-    if variant == 'largest': return max(self.scale_sides(self.side(MS)))
+    if variant == 'largest': return max(scale_sides(c, row_side(c, MS)))
     return c['sizes'].get(row) or input_size(c['arch'].get(row, c['backbone']), c['image_size'])
 
+
 # %% ../nbs/12a_study_multiscale.ipynb #243ac5a8
-def input_sides(s:Study)->dict:
+def input_sides(cfg:dict)->dict:
     "The models of the run, by name, and their input sides in px."
-    return {row_key(r, v): s.side(r, v) for r, v in s.variants()}
+    return {row_key(r, v): row_side(cfg, r, v) for r, v in variants(cfg)}
+
 
 # %% ../nbs/12a_study_multiscale.ipynb #b082fa6b
-@patch
-def build(self:Study, row:str, variant:str|None=None)->torch.nn.Module:
+def build(cfg:dict, n_out:int, row:str, variant:str|None=None)->torch.nn.Module:
     "The architecture of `row` (random weights) with a head of `n_out` outputs."
-    c = self.cfg; name, kw = c['arch'].get(row, c['backbone']), dict(c['timm_kw'].get(row, {}))
-    if row == MS: return MultiScaleResNet(name, self.n_out, c['scales'], shared=c['shared'] and variant != 'separate', **kw)
-    return baseline(name, self.n_out, **kw)
+    name, kw = cfg['arch'].get(row, cfg['backbone']), dict(cfg['timm_kw'].get(row, {}))
+    if row == MS: return MultiScaleResNet(name, n_out, cfg['scales'], shared=cfg['shared'] and variant != 'separate', **kw)
+    return baseline(name, n_out, **kw)
 
-@patch
-def start_file(self:Study, row:str):
+def start_file(cfg:dict, row:str):
     "The `weights_file` for `row`: a dict picks per row; one file goes to the ResNet rows."
-    wf = self.cfg['weights_file']
+    wf = cfg['weights_file']
     if isinstance(wf, dict): return wf.get(row)
     return wf if row in ('ResNet', MS) else None
 
-@patch
-def make_model(self:Study, row:str, variant:str|None=None)->tuple:
-    "The model of `row` with its start weights (random for the `random init` ablation), its weights record and any warnings."
-    c = self.cfg; name, kw = c['arch'].get(row, c['backbone']), dict(c['timm_kw'].get(row, {}))
+def make_model(cfg:dict, n_out:int, row:str, variant:str|None=None)->tuple:
+    "The model of `row` with `n_out` outputs and its start weights (random for the `random init` ablation), its weights record and any warnings."
+    c = cfg; name, kw = c['arch'].get(row, c['backbone']), dict(c['timm_kw'].get(row, {}))
     hub = (lambda: timm.create_model(name, pretrained=True, num_classes=0, **kw).state_dict()) if c['pretrained'] else None
-    load = lambda m: load_pretrained(m, name, weights_file=self.start_file(row), hub=hub, allow_random=c['allow_random'])
+    load = lambda m: load_pretrained(m, name, weights_file=start_file(c, row), hub=hub, allow_random=c['allow_random'])
     if variant == 'random init': load = lambda m: dict(name=name, source='random', path=None, sha256=None, by_design=True)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         if row == MS:
-            m = self.build(row, variant); recs = [load(b) for b in m.backbones]
+            m = build(c, n_out, row, variant); recs = [load(b) for b in m.backbones]
             rec = recs[0] | dict(copies=len(recs))
         else:
             m = baseline(name, 0, **kw)  # headless, so ImageNet head weights can't clash; the new head comes after
-            rec = load(m); m.reset_classifier(self.n_out)
+            rec = load(m); m.reset_classifier(n_out)
     return m, rec, [str(x.message) for x in w]
 
-# %% ../nbs/12a_study_multiscale.ipynb #f70a3873
-@patch
-def loader(self:Study, part:str, side:int, train:bool=False, augment:bool|None=None)->torch.utils.data.DataLoader:
-    "DataLoader of split `part` at input side `side` (decoded films cached per side); `train`: shuffled, and augmented unless `augment=False`."
-    augment = train if augment is None else augment
-    key, c = (part, side, train, augment), self.cfg
-    if key not in self._ds:
-        idx = self.splits[part]
-        self._ds[key] = CXRDataset(self.df['path'].iloc[idx], self.y[idx], size=side, augment=augment, hflip=c['hflip'], on_bad=self.on_bad,
-                                   cache=len(self.df) <= 20000)  # decoded films in memory for samples, not the full release
-    ds = self._ds[key]
-    return torch.utils.data.DataLoader(ds, batch_size=c['batch_size'], shuffle=train, num_workers=c['workers'],
-                                       drop_last=train and len(ds) > c['batch_size'])
 
-@patch
-def probs(self:Study, model, part:str, side:int)->tuple:
-    "Targets and probabilities of split `part`."
-    p, t = predict(model, self.loader(part, side), self.device)
-    return t, to_prob(torch.from_numpy(p), self.multilabel).numpy()
+# %% ../nbs/12a_study_multiscale.ipynb #f70a3873
+def film_sets(cfg:dict, films:Films)->dict:
+    "A dataset of each part at each input side of the run's rows, by (part, side, augment): training films augmented but for the `no augmentation` ablation."
+    keys = {(p, row_side(cfg, r, v), p == 'train' and v != 'no augmentation') for r, v in variants(cfg) for p in PARTS}
+    return {(p, side, aug): CXRDataset(films.df['path'].iloc[films.splits[p]], films.y[films.splits[p]], size=side, augment=aug,
+                                       hflip=cfg['hflip'], on_bad=films.on_bad, cache=len(films.df) <= 20000)  # decoded films kept for samples, not the full release
+            for p, side, aug in sorted(keys)}
+
+def loader(cfg:dict, ds:CXRDataset, train:bool=False)->torch.utils.data.DataLoader:
+    "A DataLoader over `ds` in batches of `batch_size`; `train`: shuffled, a last short batch dropped."
+    return torch.utils.data.DataLoader(ds, batch_size=cfg['batch_size'], shuffle=train, num_workers=cfg['workers'],
+                                       drop_last=train and len(ds) > cfg['batch_size'])
+
+def probs(st:Study, model, ds:CXRDataset, multilabel:bool)->tuple:
+    "Targets and probabilities of the films of `ds`."
+    p, t = predict(model, loader(st.cfg, ds), st.device)
+    return t, to_prob(torch.from_numpy(p), multilabel).numpy()
+
 
 # %% ../nbs/12a_study_multiscale.ipynb #136dcd0d
-@patch
-def score(self:Study, tt, pt, thresholds=None)->tuple:
+def score(films:Films, tt, pt, thresholds=None)->tuple:
     "Table-1 metrics (plus micro averages for multi-label) and the per-label (per-class) table."
-    if self.multilabel:
-        m = multilabel_metrics(tt, pt, self.labels, thresholds=thresholds)
+    if films.multilabel:
+        m = multilabel_metrics(tt, pt, films.labels, thresholds=thresholds)
         present = m['per_label'][m['per_label']['support'] > 0]  # macro over labels with a positive test film
         row = dict(accuracy=m['label_accuracy'], recall=present['recall'].mean(), precision=present['precision'].mean(),
                    f1=present['f1'].mean(), auroc=m['auroc_macro'], precision_micro=m['precision_micro'],
                    recall_micro=m['recall_micro'], f1_micro=m['f1_micro'], subset_accuracy=m['subset_accuracy'])
         return row, m['per_label']
-    m = classification_metrics(tt, pt, self.classes)
+    m = classification_metrics(tt, pt, films.classes)
     return dict(accuracy=m['accuracy'], recall=m['recall_macro'], precision=m['precision_macro'], f1=m['f1_macro'],
                 auroc=m['auroc_macro']), m['per_class']
 
-@patch
-def trivial(self:Study)->dict:
+def trivial_rows(films:Films)->dict:
     "Table-1 scores of the trivial predictors on test: all-negative and all-positive (multi-label), the majority class otherwise."
-    sp, y = self.splits, self.y
-    n, yt, half = len(sp['test']), y[sp['test']], np.full(self.n_out, 0.5)
-    if self.multilabel:
-        return {name: self.score(yt, np.full((n, self.n_out), v, np.float32), half)[0]
+    sp, y, k = films.splits, films.y, films.n_out
+    n, yt, half = len(sp['test']), y[sp['test']], np.full(k, 0.5)
+    if films.multilabel:
+        return {name: score(films, yt, np.full((n, k), v, np.float32), half)[0]
                 for name, v in (('All-negative (trivial)', 0.), ('All-positive (trivial)', 1.))}
     ref = sp['train'] if len(sp['train']) else sp['test']  # external evaluation: the scored data's prevalence
-    prev = np.bincount(y[ref], minlength=self.n_out) / len(ref)
-    return {self.trivial_name: self.score(yt, np.tile(prev.astype(np.float32), (n, 1)))[0]}
+    prev = np.bincount(y[ref], minlength=k) / len(ref)
+    return {films.trivial_name: score(films, yt, np.tile(prev.astype(np.float32), (n, 1)))[0]}
 
-@patch
-def learned(self:Study, tt, pt, thresholds=None)->dict:
+def learned(films:Films, tt, pt, thresholds=None)->dict:
     "The model against the trivial predictor (margin, noise bound, collapsed or not)."
-    return multilabel_learning_check(tt, pt, thresholds) if self.multilabel else learning_check(tt, np.nan_to_num(pt).argmax(1))
+    return multilabel_learning_check(tt, pt, thresholds) if films.multilabel else learning_check(tt, np.nan_to_num(pt).argmax(1))
+
 
 # %% ../nbs/12a_study_multiscale.ipynb #5381828e
-@patch
-def train_config(self:Study, seed:int)->TrainConfig:
+def train_config(cfg:dict, seed:int)->TrainConfig:
     "Adam, early stopping on the validation loss, ReduceLROnPlateau unless `plateau=False`."
-    c = self.cfg
+    c = cfg
     return TrainConfig(epochs=c['epochs'], lr=c['lr'], optimizer='adam', scheduler='plateau' if c['plateau'] else None,
                        plateau_patience=max(1, c['patience'] // 3), early_stopping=c['patience'], max_steps=c['max_steps'],
                        seed=seed, progress=False)
 
-@patch
-def train_row(self:Study, run, row:str, variant:str|None, seed:int,
+def train_row(st:Study, films:Films, sets:dict, # the run, its films and their datasets (`film_sets`)
+              row:str, variant:str|None, seed:int,
               fold:int|None=None, # a cross-validation fold: its own name, no checkpoint kept (the best weights stay in memory)
              )->dict:
-    "Train (or, externally, load) one row for one seed: model (best epoch), thresholds, history, weights record."
-    key, side, tc = row_key(row, variant) + ('' if fold is None else f' fold {fold}'), self.side(row, variant), self.train_config(seed)
+    "Train (or, for an external evaluation, load) one row for one seed: model (best epoch), thresholds, history, weights record."
+    c, ext, side = st.cfg, st.eval_from, row_side(st.cfg, row, variant)
+    key, tc = row_key(row, variant) + ('' if fold is None else f' fold {fold}'), train_config(c, seed)
     seed_everything(seed)
-    model, rec, notes = (self.build(row, variant), None, []) if self.ext else self.make_model(row, variant)
-    step, evaluate = (functools.partial(f, loss_fn=self.loss, multilabel=self.multilabel) for f in (label_step, evaluate_labels))
-    dls = (None, None) if self.ext else (self.loader('train', side, train=True, augment=variant != 'no augmentation'), self.loader('valid', side))
-    res = train_or_load(run, key, model, *dls, tc, device=self.device, step=step, evaluate=evaluate, eval_from=self.ext, keep=fold is None)
-    model.to(self.device)
-    if self.ext: return self.read_thresholds(key, seed, model, res.best_path)
-    thresholds = best_thresholds(*self.probs(model, 'valid', side)) if self.multilabel else None
+    model, rec, notes = (build(c, films.n_out, row, variant), None, []) if ext else make_model(c, films.n_out, row, variant)
+    loss = ClassWeightedLoss(class_weights(films), films.multilabel).to(st.device)
+    step, evaluate = (functools.partial(f, loss_fn=loss, multilabel=films.multilabel) for f in (label_step, evaluate_labels))
+    dls = (None, None) if ext else (loader(c, sets['train', side, variant != 'no augmentation'], train=True), loader(c, sets['valid', side, False]))
+    res = train_or_load(st.run, key, model, *dls, tc, device=st.device, step=step, evaluate=evaluate, eval_from=ext, keep=fold is None)
+    model.to(st.device)
+    if ext: return read_thresholds(films, key, seed, model, res.best_path)
+    thresholds = best_thresholds(*probs(st, model, sets['valid', side, False], films.multilabel)) if films.multilabel else None
     if res.best_path: (res.best_path.parent/'thresholds.json').write_text(json.dumps(None if thresholds is None else [float(t) for t in thresholds]))
     return dict(model=model, thresholds=thresholds, history=res.history.assign(model=key, seed=seed),
                 best_epoch=res.best['epoch'], ckpt=res.best_path, rec=rec, notes=notes)
 
-@patch
-def read_thresholds(self:Study, key:str, seed:int, model, best:Path)->dict:
+def read_thresholds(films:Films, key:str, seed:int, model, best:Path)->dict:
     "External evaluation: the other run's validation thresholds, best epoch and start weights for row `key`."
     th = best.parent/'thresholds.json'
     if not th.exists(): raise MedreproError(f"{th}: not found; eval_from needs the thresholds of {key} (seed {seed})")
     epoch = ((load_checkpoint(best).get('state') or {}).get('best_row') or {}).get('epoch')
-    made = self.trained.get('weights', {}).get(key, {})  # how the training run initialised this model
+    made = films.trained.get('weights', {}).get(key, {})  # how the training run initialised this model
     return dict(model=model, thresholds=json.loads(th.read_text()), history=pd.DataFrame(), best_epoch=epoch, ckpt=best, notes=[],
                 rec=dict(name=key, source='checkpoint', path=str(best), epoch=epoch, start=made.get('source'), by_design=made.get('by_design', False)))
+
 
 # %% ../nbs/12a_study_multiscale.ipynb #1c897913
 @dataclass
@@ -323,35 +315,37 @@ class Results:
     @property
     def learning(self)->dict: return {r['model']: r['learning'] for r in self.of(self.seeds[0])}
 
-@patch
-def test_row(self:Study, row, variant, seed, t:dict)->dict:
-    "Score a trained (or loaded) row on test: Table-1 scores, per-label table, learning check."
-    key, side, model = row_key(row, variant), self.side(row, variant), t['model']
-    tt, pt = self.probs(model, 'test', side)
-    scores, per_label = self.score(tt, pt, t['thresholds'])
+def test_row(st:Study, films:Films, sets:dict, row:str, variant:str|None, seed:int, t:dict)->dict:
+    "Score a trained (or loaded) row `t` (`train_row`) on test: Table-1 scores, per-label table, learning check."
+    key, side, model = row_key(row, variant), row_side(st.cfg, row, variant), t['model']
+    tt, pt = probs(st, model, sets['test', side, False], films.multilabel)
+    scores, per_label = score(films, tt, pt, t['thresholds'])
     return dict(seed=seed, model=key, row=row, variant=variant, side=side, scores=scores, per_label=per_label,
                 test=(tt, pt), thresholds=t['thresholds'], history=t['history'], best_epoch=t['best_epoch'], ckpt=t['ckpt'],
                 params=sum(p.numel() for p in model.parameters()), weights=t['rec']['source'],
-                learning=self.learned(tt, pt, t['thresholds']))
+                learning=learned(films, tt, pt, t['thresholds']))
 
 def _line(r, secs):
     c = r['learning']
     return (f"seed {r['seed']} {r['model']:32s} {r['side']}px  best epoch {r['best_epoch']}  " + '  '.join(f'{k} {v:.3f}' for k, v in r['scores'].items())
             + f"  margin {c['margin']:+.3f} (±{c['noise_bound']:.3f})  ({secs:.1f}s, weights: {r['weights']})")
 
-def train_all(s:Study, run, seeds:list, echo=print)->Results:
+def train_all(st:Study, films:Films, sets:dict, # the run, its films and their datasets (`film_sets`)
+              seeds:list, # the seeds of the fixed split (`table_seeds`)
+              echo=print)->Results:
     "Train (or load) and test every row and ablation for every seed; the weights records go into provenance."
     rows, weights, timing = [], {}, {}
     for seed in seeds:
-        for row, variant in s.variants():
-            t0 = time.time(); t = s.train_row(run, row, variant, seed)
+        for row, variant in variants(st.cfg):
+            t0 = time.time(); t = train_row(st, films, sets, row, variant, seed)
             if t['notes'] and seed == seeds[0]: echo(f"{row_key(row, variant)}: {t['notes'][0][:160]}...")
             weights[row_key(row, variant)] = t['rec']
-            rows.append(s.test_row(row, variant, seed, t))
+            rows.append(test_row(st, films, sets, row, variant, seed, t))
             timing[f"{row_key(row, variant)} seed {seed}"] = round(time.time() - t0, 1)
             echo(_line(rows[-1], time.time() - t0)); del t
-    run.record('weights', weights)
-    return Results(rows, weights, timing, list(seeds), s.trivial())
+    st.run.record('weights', weights)
+    return Results(rows, weights, timing, list(seeds), trivial_rows(films))
+
 
 # %% ../nbs/12a_study_multiscale.ipynb #c021ab95
 def pm(v, e)->str:
@@ -369,29 +363,30 @@ class Table1:
     "Table 1 beside the paper, and the means and sds it was made of (`_t`: with the trivial predictors' rows)."
     comparison:pd.DataFrame; mean:pd.DataFrame; sd:pd.DataFrame; mean_t:pd.DataFrame; sd_t:pd.DataFrame
 
-def table1(run, study:Study, res:Results, paper:str='multiscale-resnet')->Table1:
+def table1(st:Study, res:Results)->Table1:
     "Table 1: mean ± sd over seeds beside the paper's numbers, AUROC and start weights; saved as `tables/table1`."
     many, T = len(res.seeds) > 1, pd.DataFrame.from_dict(res.trivial, orient='index')
     mean, sd = mean_sd([pd.DataFrame({r['model']: r['scores'] for r in res.of(s, None)}).T for s in res.seeds])
     mean_t, sd_t = pd.concat([mean, T]), pd.concat([sd, T * 0.0])  # a trivial predictor has no seed
-    c = compare_with_paper(mean_t.rename(index=TO_PAPER), paper, 'table1', sd=sd_t.rename(index=TO_PAPER) if many else None).rename(index=FROM_PAPER)
+    c = compare_with_paper(mean_t.rename(index=TO_PAPER), st.paper, 'table1', sd=sd_t.rename(index=TO_PAPER) if many else None).rename(index=FROM_PAPER)
     c['auroc reproduced'] = [pm(mean_t['auroc'].get(i, np.nan), sd_t['auroc'].get(i, np.nan) if many else np.nan) for i in c.index]
     c['start weights'] = [start_weights(res.weights[i]) if i in res.weights else '' for i in c.index]
-    run.save_table(c, 'table1', f"Table 1 ({study.cfg['framing']}, {len(res.seeds)} seed(s)): paper vs reproduced (test split); "
-                   f"the paper's 'ResNet' row is compared with our {MS}")
+    st.run.save_table(c, 'table1', f"Table 1 ({st.cfg['framing']}, {len(res.seeds)} seed(s)): paper vs reproduced (test split); "
+                      f"the paper's 'ResNet' row is compared with our {MS}")
     return Table1(c, mean, sd, mean_t, sd_t)
 
 # %% ../nbs/12a_study_multiscale.ipynb #986c0410
-def micro_table(run, study:Study, t1:Table1, seeds:list, paper:str='multiscale-resnet')->pd.DataFrame|None:
+def micro_table(st:Study, films:Films, t1:Table1, seeds:list, # the seeds Table 1 averages (`Results.seeds`)
+               )->pd.DataFrame|None:
     "Micro precision / recall / F1, exact-match accuracy and mean AUROC beside the registry's anchors; None for class framings."
-    if not study.multilabel: return None
+    if not films.multilabel: return None
     rows, many = list(t1.mean_t.index), len(seeds) > 1
     cols = {'auroc': 'mean AUROC', 'precision_micro': 'precision (micro)', 'recall_micro': 'recall (micro)',
             'f1_micro': 'f1 (micro)', 'subset_accuracy': 'exact-match accuracy'}
     out = pd.DataFrame({c: [pm(t1.mean_t.loc[i, c], t1.sd_t.loc[i, c] if many else np.nan) for i in rows] for c in cols}, index=rows)
-    for name, v in paper_table(paper, 'anchors')['mean AUROC'].items(): out.loc[name] = [f'~{v:.2f}', '', '', '', '']
-    return run.save_table(out.rename(columns=cols), 'table1_micro_auroc', 'Micro-averaged precision/recall/F1, exact-match '
-                          'accuracy and mean AUROC (test), beside the CheXNet mean-AUROC anchor')
+    for name, v in paper_table(st.paper, 'anchors')['mean AUROC'].items(): out.loc[name] = [f'~{v:.2f}', '', '', '', '']
+    return st.run.save_table(out.rename(columns=cols), 'table1_micro_auroc', 'Micro-averaged precision/recall/F1, exact-match '
+                             'accuracy and mean AUROC (test), beside the CheXNet mean-AUROC anchor')
 
 def per_label_auroc(run, res:Results)->pd.DataFrame:
     "Test AUROC per label (mean over seeds) of every model, and the positive test films per label."
@@ -402,21 +397,21 @@ def per_label_auroc(run, res:Results)->pd.DataFrame:
 # %% ../nbs/12a_study_multiscale.ipynb #c3c628c4
 ABLATION_ROWS = ['ResNet', 'ResNet (largest scale)', MS, f'{MS} (separate)', f'{MS} (random init)', f'{MS} (no augmentation)']
 
-def ablation_table(run, study:Study, res:Results)->pd.DataFrame|None:
+def ablation_table(st:Study, films:Films, res:Results)->pd.DataFrame|None:
     "Single- vs multi-scale rows and the multi-scale model's ablations (test metrics, parameters, input sides); None with fewer than two rows."
     rows = [k for k in ABLATION_ROWS if any(r['model'] == k for r in res.rows)]
     if len(rows) < 2: return None
     mean, sd = mean_sd([pd.DataFrame({r['model']: {**r['scores'], 'params (M)': r['params'] / 1e6}
                                       for r in res.of(s) if r['model'] in rows}).T for s in res.seeds])
-    ms, one = study.scale_sides(study.side(MS)), study.side('ResNet')
-    up = lambda sides: ' (upsampled)' if max(sides) > study.film_side else ''
+    ms, one = scale_sides(st.cfg, row_side(st.cfg, MS)), row_side(st.cfg, 'ResNet')
+    up = lambda sides: ' (upsampled)' if max(sides) > films.film_side else ''
     sides = {'ResNet': f'{one}{up([one])}', 'ResNet (largest scale)': f'{max(ms)}{up(ms)}',
              **{k: '/'.join(map(str, ms)) + up(ms) for k in ABLATION_ROWS[2:]}}
     t = mean.reindex(rows)[['accuracy', 'recall', 'precision', 'f1', 'auroc', 'params (M)']].round(3).assign(**{'input sides (px)': pd.Series(sides)})
     if len(res.seeds) > 1: t['f1 sd'] = sd['f1'].reindex(rows).round(3)
-    return run.save_table(t, 'ablation_scales', f'Single- vs multi-scale ResNet (same backbone and training) and the multi-scale '
-                          f'model from random weights or without augmentation, test metrics; films are {study.film_side}px, '
-                          'larger sides are upsampled and add no detail')
+    return st.run.save_table(t, 'ablation_scales', f'Single- vs multi-scale ResNet (same backbone and training) and the multi-scale '
+                             f'model from random weights or without augmentation, test metrics; films are {films.film_side}px, '
+                             'larger sides are upsampled and add no detail')
 
 # %% ../nbs/12a_study_multiscale.ipynb #1bbb1999
 def fig2(res:Results)->go.Figure|None:
@@ -424,40 +419,40 @@ def fig2(res:Results)->go.Figure|None:
     hist = pd.concat([r['history'] for r in res.of(res.seeds[0])])
     return None if hist.empty else overlay_curves(hist, 'acc', title='Fig 2: accuracy per epoch (first seed)')
 
-def roc_figure(s:Study, res:Results)->go.Figure|None:
+def roc_figure(films:Films, res:Results)->go.Figure|None:
     "ROC curves on test of the first seed's multi-scale model, per label (class); None without that model."
     ms = res.first(MS)
     if ms is None: return None
     tt, pt = ms['test']
-    return roc_curves(tt if s.multilabel else np.eye(s.n_out)[tt], pt, s.classes, list(ms['per_label']['auroc']),
+    return roc_curves(tt if films.multilabel else np.eye(films.n_out)[tt], pt, films.classes, list(ms['per_label']['auroc']),
                       title=f'ROC curves on test, {MS} (first seed); AUROC in the legend')
 
-def cam_figure(s:Study, res:Results)->go.Figure|None:
+def cam_figure(st:Study, films:Films, sets:dict, res:Results)->go.Figure|None:
     "Grad-CAM of the first seed's multi-scale model (best checkpoint) on `n_cam` test films with a finding, for their true finding."
-    ms, n, test = res.first(MS), s.cfg['n_cam'], s.splits['test']
+    ms, n, test = res.first(MS), st.cfg['n_cam'], films.splits['test']
     if ms is None or not n: return None
-    net, side = s.build(ms['row'], ms['variant']), ms['side']
+    net, side = build(st.cfg, films.n_out, ms['row'], ms['variant']), ms['side']
     load_checkpoint(ms['ckpt'], net); net.eval()
-    ds = s.loader('test', side).dataset
-    found = [i for i in range(len(ds)) if (s.Y[test[i]].sum() > 0 if s.multilabel else s.y[test[i]] != 0)]
+    ds = sets['test', side, False]
+    found = [i for i in range(len(ds)) if (films.Y[test[i]].sum() > 0 if films.multilabel else films.y[test[i]] != 0)]
     pick = (found or list(range(len(ds))))[:n]
     xb = torch.stack([ds[i][0] for i in pick])
-    with torch.no_grad(): pb = to_prob(net(xb), s.multilabel).numpy()
-    targets = [s.cam_target(test[i], pb[j]) for j, i in enumerate(pick)]
-    cams = gradcam(net, xb, targets)
-    titles = [f"{s.df['Image Index'].iloc[test[i]]}<br>{s.classes[t]} (p={pb[j][t]:.2f})" for j, (i, t) in enumerate(zip(pick, targets))]
+    with torch.no_grad(): pb = to_prob(net(xb), films.multilabel).numpy()
+    outs = [cam_target(films, test[i], pb[j]) for j, i in enumerate(pick)]
+    cams = gradcam(net, xb, outs)
+    titles = [f"{films.df['Image Index'].iloc[test[i]]}<br>{films.classes[t]} (p={pb[j][t]:.2f})" for j, (i, t) in enumerate(zip(pick, outs))]
     images = [np.asarray(ds.image(i).resize((side, side)), np.float32) for i in pick]
     return heatmap_grid(images, list(cams), titles, f'Grad-CAM of the {MS} on test films (true finding; first seed)')
 
-@patch
-def cam_target(self:Study, i:int, p:np.ndarray)->int:
+def cam_target(films:Films, i:int, p:np.ndarray)->int:
     "The output Grad-CAM explains for film `i`: its true finding the model scores highest (multi-label), its class otherwise."
-    if not self.multilabel: return int(self.y[i])
-    true = np.flatnonzero(self.Y[i])
+    if not films.multilabel: return int(films.y[i])
+    true = np.flatnonzero(films.Y[i])
     return int(true[np.argmax(p[true])]) if len(true) else 0
 
+
 # %% ../nbs/12a_study_multiscale.ipynb #a3cb6ed7
-def save_show(run, # `report.Run`
+def save_show(run, # the run folder (`runs.Run`, a `Study`'s `run`)
               fig, # a plotly figure, or None
               name:str, # file stem under `figures/`
              ):
@@ -527,27 +522,27 @@ def steady(e:Estimate)->Estimate:
     a = (1 - e.ci) / 2
     return dataclasses.replace(e, lo=float(np.quantile(d, a)), hi=float(np.quantile(d, 1 - a)), se=float(d.std(ddof=1)) if len(d) > 1 else 0.)
 
-def targets(s:Study, idx)->np.ndarray:
+def targets(films:Films, idx)->np.ndarray:
     "Targets of the films `idx` as a (N, C) 0/1 matrix: the labels (multi-label), or the class one-hot."
-    return s.y[idx].astype(np.float32) if s.multilabel else np.eye(s.n_out, dtype=np.float32)[s.y[idx]]
+    return films.y[idx].astype(np.float32) if films.multilabel else np.eye(films.n_out, dtype=np.float32)[films.y[idx]]
 
-def trivial_scores(s:Study, train, n:int)->dict:
+def trivial_scores(films:Films, train, n:int)->dict:
     "Every trivial predictor for `n` test films, its prevalence taken from the training films `train`."
-    if s.multilabel: return trivial_predictions('multi-label', s.y[train], n)
-    return trivial_predictions('single-label', s.y[train], n, n_classes=s.n_out)
+    if films.multilabel: return trivial_predictions('multi-label', films.y[train], n)
+    return trivial_predictions('single-label', films.y[train], n, n_classes=films.n_out)
 
 def start_kind(rec:dict)->str:
     "'random' or 'pretrained': how a model's weights started (an external evaluation: how the training run started them)."
     return 'random' if (rec.get('start') or rec['source']) == 'random' else 'pretrained'
 
-def test_predictions(s:Study, res:Results)->Predictions:
+def test_predictions(films:Films, res:Results)->Predictions:
     "The models of `res` on the fixed test split (every film for an external evaluation), per seed, with every trivial predictor."
-    test, train = s.splits['test'], s.splits['train']
+    test, train, ml = films.splits['test'], films.splits['train'], films.multilabel
     by = {k: [r for r in res.rows if r['model'] == k] for k in dict.fromkeys(r['model'] for r in res.rows)}
-    units = s.df['Patient ID'].to_numpy()[test]
-    return Predictions(targets(s, test), units, {k: [as_answers(r['test'][1], r['thresholds'], s.multilabel) for r in v] for k, v in by.items()},
-                       {k: [r['test'][1] for r in v] for k, v in by.items()}, trivial_scores(s, train if len(train) else test, len(test)),
-                       {k: start_kind(res.weights[k]) for k in by}, multilabel=s.multilabel,
+    units = films.df['Patient ID'].to_numpy()[test]
+    return Predictions(targets(films, test), units, {k: [as_answers(r['test'][1], r['thresholds'], ml) for r in v] for k, v in by.items()},
+                       {k: [r['test'][1] for r in v] for k, v in by.items()}, trivial_scores(films, train if len(train) else test, len(test)),
+                       {k: start_kind(res.weights[k]) for k in by}, multilabel=ml,
                        how=f"the test split ({len(test)} films of {len(set(units))} patients, {len(res.seeds)} seed(s))")
 
 # %% ../nbs/12a_study_multiscale.ipynb #333e54fc
@@ -566,33 +561,34 @@ def cv_split(df:pd.DataFrame, fold:np.ndarray, k:int, seed:int=0, valid_share:fl
                          f"{1 - valid_share:.0%} training, {valid_share:.0%} validation")
 
 # %% ../nbs/12a_study_multiscale.ipynb #6f4bfdb1
-def cross_validate(s:Study, run, seeds:list, k:int=5, echo=print)->tuple:
+def cross_validate(st:Study, films:Films, seeds:list, k:int=5, echo=print)->tuple:
     "Every row and ablation trained on `k` patient-grouped folds per seed (new folds per seed): out-of-fold `Predictions` of every film, and wall times."
-    y, keys, echo = targets(s, np.arange(len(s.df))), [row_key(r, v) for r, v in s.variants()], echo or (lambda *a: None)
+    df, y, keys, echo = films.df, targets(films, np.arange(len(films.df))), [row_key(r, v) for r, v in variants(st.cfg)], echo or (lambda *a: None)
     blank = lambda: [np.full(y.shape, np.nan, np.float32) for _ in seeds]
     answers, scores, trivial = {m: blank() for m in keys}, {m: blank() for m in keys}, {}
-    starts, timing, folds = {}, {}, {seed: patient_folds(s.df, k, seed) for seed in seeds}
+    starts, timing, folds = {}, {}, {seed: patient_folds(df, k, seed) for seed in seeds}
     for i, seed in enumerate(seeds):
         for f in range(k):
-            sf = dataclasses.replace(s, splits=cv_split(s.df, folds[seed], f, seed))
-            test = sf.splits['test']
+            ff = dataclasses.replace(films, splits=cv_split(df, folds[seed], f, seed))   # the fold's copy: its own training films and loss weights
+            sets, test = film_sets(st.cfg, ff), ff.splits['test']
             if i == 0:   # the trivial predictors of the first seed's folds, each from its fold's training prevalence
-                for name, v in trivial_scores(sf, sf.splits['train'], len(test)).items(): trivial.setdefault(name, np.zeros(y.shape, np.float32))[test] = v
-            for row, variant in sf.variants():
+                for name, v in trivial_scores(ff, ff.splits['train'], len(test)).items(): trivial.setdefault(name, np.zeros(y.shape, np.float32))[test] = v
+            for row, variant in variants(st.cfg):
                 key, t0 = row_key(row, variant), time.time()
-                t = sf.train_row(run, row, variant, seed, fold=f)
-                scores[key][i][test] = pt = sf.probs(t['model'], 'test', sf.side(row, variant))[1]
-                answers[key][i][test] = as_answers(pt, t['thresholds'], s.multilabel)
+                t = train_row(st, ff, sets, row, variant, seed, fold=f)
+                scores[key][i][test] = pt = probs(st, t['model'], sets['test', row_side(st.cfg, row, variant), False], ff.multilabel)[1]
+                answers[key][i][test] = as_answers(pt, t['thresholds'], ff.multilabel)
                 starts[key], timing[f'{key} seed {seed} fold {f}'] = start_kind(t['rec']), round(time.time() - t0, 1)
                 echo(f"seed {seed} fold {f}  {key:34s} best epoch {t['best_epoch']}  macro F1 {macro_f1(y[test], answers[key][i][test]):.3f}  ({timing[f'{key} seed {seed} fold {f}']:.1f}s)")
                 del t
-    how = f"{k}-fold cross-validation by patient ({len(y)} films of {s.df['Patient ID'].nunique()} patients, each a test film once per seed; {len(seeds)} seed(s))"
-    return Predictions(y, s.df['Patient ID'].to_numpy(), answers, scores, trivial, starts, folds[seeds[0]], how, s.multilabel), timing
+    how = f"{k}-fold cross-validation by patient ({len(y)} films of {df['Patient ID'].nunique()} patients, each a test film once per seed; {len(seeds)} seed(s))"
+    return Predictions(y, df['Patient ID'].to_numpy(), answers, scores, trivial, starts, folds[seeds[0]], how, films.multilabel), timing
 
-def claim_predictions(s:Study, run, res:Results, seeds:list, echo=print)->tuple:
-    "The predictions the claims are decided on, and wall times: cross-validation when the profile sets `cv_folds`, else the test split of `res`."
-    if not s.cfg['cv_folds'] or s.ext: return test_predictions(s, res), {}
-    return cross_validate(s, run, seeds, s.cfg['cv_folds'], echo)
+def claim_predictions(st:Study, films:Films, res:Results, echo=print)->tuple:
+    "The predictions the claims are decided on, and wall times: cross-validation over the run's seeds when the profile sets `cv_folds`, else the test split of `res` (also for films without training films: an external evaluation)."
+    if not st.cfg['cv_folds'] or not len(films.splits['train']): return test_predictions(films, res), {}
+    return cross_validate(st, films, st.seeds, st.cfg['cv_folds'], echo)
+
 
 # %% ../nbs/12a_study_multiscale.ipynb #d56c57d1
 def _iv(m:float, lo:float, hi:float)->str: return f"{m:+.3f} (95 % interval {lo:+.3f} to {hi:+.3f})"
@@ -710,40 +706,36 @@ def _random_rows(res):
     "Rows that started from random weights for want of pretrained ones (the `random init` ablation is random by design)."
     return sorted(k for k, w in res.weights.items() if start_kind(w) == 'random' and not w.get('by_design') and not k.endswith('(random init)'))
 
-@patch
-def on_stand_in(self:Study, res:Results)->bool:
+def on_stand_in(cfg:dict, res:Results)->bool:
     "Whether the ResNet rows ran on the packaged ImageNet stand-in."
     start = {k: w.get('start') or w['source'] for k, w in res.weights.items()}
-    return self.cfg['backbone'] == STAND_IN and start.get(MS, start.get('ResNet')) == 'package'
+    return cfg['backbone'] == STAND_IN and start.get(MS, start.get('ResNet')) == 'package'
 
-@patch
-def not_comparable(self:Study, res:Results, profile:str)->str:
+def not_comparable(st:Study, films:Films, res:Results)->str:
     "Why this run is no test of the paper's numbers, one clause per reason (`report.not_a_test`; '' when it is one)."
-    c = self.cfg
-    low_res = not self.synthetic and self.film_side < 256 and (f"the real sample is {self.film_side}px (the release: 1024 px), so these "
-                                                                "numbers are not comparable with full-resolution results, in either direction")
-    stand_in = self.on_stand_in(res) and (f"the ResNet rows run on the ImageNet stand-in `{STAND_IN}` (an EfficientNet-Lite0), not on "
-                                          "the paper's medically pretrained ResNet")
-    ext = self.ext and (f'this is an external evaluation of the checkpoints of `{self.ext.name}` on another copy of the data'
-                        + (', checkpoints trained on SYNTHETIC films' if self.trained.get('synthetic') else ''))
+    c, ext = st.cfg, st.eval_from
+    low_res = not films.synthetic and films.film_side < 256 and (f"the real sample is {films.film_side}px (the release: 1024 px), so these "
+                                                                  "numbers are not comparable with full-resolution results, in either direction")
+    stand_in = on_stand_in(c, res) and (f"the ResNet rows run on the ImageNet stand-in `{STAND_IN}` (an EfficientNet-Lite0), not on "
+                                        "the paper's medically pretrained ResNet")
+    scored = ext and (f'this is an external evaluation of the checkpoints of `{ext.name}` on another copy of the data'
+                      + (', checkpoints trained on SYNTHETIC films' if films.trained.get('synthetic') else ''))
     steps = f" of at most {c['max_steps']} steps" if c['max_steps'] else ''
-    return not_a_test(low_res, stand_in, ext, profile=profile, synthetic=self.synthetic, random_models=_random_rows(res),
+    return not_a_test(low_res, stand_in, scored, profile=st.profile, synthetic=films.synthetic, random_models=_random_rows(res),
                       budget=f"{c['epochs']} epoch(s){steps}; the paper: dozens of epochs on the full release",
-                      n_test=len(self.splits['test']), min_test=2000, unit='films')
+                      n_test=len(films.splits['test']), min_test=2000, unit='films')
 
-@patch
-def context(self:Study, res:Results, t1:Table1, learn:pd.DataFrame|None=None, paper:str='multiscale-resnet')->str:
+def context(st:Study, films:Films, res:Results, t1:Table1, learn:pd.DataFrame|None=None)->str:
     "What a reader of the verdict must know: data, start weights, what the run tests, ACC, ranking."
-    c, w, n_test = self.cfg, res.weights, len(self.splits['test'])
+    c, w, n_test = st.cfg, res.weights, len(films.splits['test'])
     capped = f" capped at {c['max_steps']} steps" if c['max_steps'] else ''
-    text = (f"Framing `{c['framing']}`; data `{self.name}` ({'SYNTHETIC' if self.synthetic else 'real'}, {self.film_side}px films, "
-            f"{len(self.df)} images, {n_test} test); start weights: " + '; '.join(f'{k}: {start_weights(r)}' for k, r in w.items())
+    text = (f"Framing `{c['framing']}`; data `{films.name}` ({'SYNTHETIC' if films.synthetic else 'real'}, {films.film_side}px films, "
+            f"{len(films.df)} images, {n_test} test); start weights: " + '; '.join(f'{k}: {start_weights(r)}' for k, r in w.items())
             + f"; {c['epochs']} epoch(s){capped}; {len(res.seeds)} seed(s) on the test split.")
-    if self.on_stand_in(res): text += self._stand_in_note(res)
-    return text + self._acc_note(res) + _ranking_note(t1, paper, learn)
+    if on_stand_in(c, res): text += _stand_in_note(res)
+    return text + _acc_note(films, res) + _ranking_note(t1, st.paper, learn)
 
-@patch
-def _stand_in_note(self:Study, res:Results)->str:
+def _stand_in_note(res:Results)->str:
     "What a run on the stand-in backbone can and cannot test."
     w, rnd = res.weights, _random_rows(res)
     pkg, eff = w.get(MS, w.get('ResNet', {})), (w.get('EfficientNet') or {})
@@ -756,12 +748,11 @@ def _stand_in_note(self:Study, res:Results)->str:
             "**What it cannot test:** the paper's ResNet and its medical pretraining, "
             f"the paper's Table 1 numbers, or its ranking of architectures{' (' + ', '.join(rnd) + ' start from random weights)' if rnd else ''}.")
 
-@patch
-def _acc_note(self:Study, res:Results)->str:
+def _acc_note(films:Films, res:Results)->str:
     "Why label-wise ACC is shown but not counted (multi-label only), and what the trivial rows of Table 1 score."
-    if not self.multilabel: return ''
+    if not films.multilabel: return ''
     acc, T = paper_table('multiscale-resnet', 'table1')['accuracy'], res.trivial
-    neg, pos = T[self.trivial_name], T['All-positive (trivial)']
+    neg, pos = T[films.trivial_name], T['All-positive (trivial)']
     return (f"\n\n**ACC here is label-wise accuracy, not the paper's ACC** (not counted above): the all-negative predictor "
             f"already scores {neg['accuracy']:.3f} on this test set, so an ACC near the paper's {acc.min():.2f}-{acc.max():.2f} says nothing. "
             "Read recall, precision, F1 and AUROC against the trivial rows of Table 1: calling no finding scores F1 0; calling "
@@ -781,14 +772,14 @@ def _ranking_note(t1:Table1, paper:str, learn:pd.DataFrame|None=None)->str:
             + (f"; not ranked, as they do not: {', '.join(rest)}" if rest else '') + f" (the paper: {theirs}). "
             "Whether one model beats another beyond chance is for the claims table to say.")
 
-def table_noise(s:Study, res:Results)->float:
+def table_noise(st:Study, films:Films, res:Results)->float:
     "The widest half-width of the 95 % intervals of macro F1 on the test split, by patient and seed, over the Table 1 models and the all-positive predictor."
-    p = test_predictions(s, res)
+    p = test_predictions(films, res)
     if len(set(p.units)) < 2: return float('nan')
     preds = [p.answers[m] for m in t1_models(res)] + ([as_answers(p.trivial['all positive'])] if 'all positive' in p.trivial else [])
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', DegenerateDataWarning)
-        es = [steady(bootstrap_metric(macro_f1, p.y, q, p.units, n_boot=s.cfg['n_boot'])) for q in preds]
+        es = [steady(bootstrap_metric(macro_f1, p.y, q, p.units, n_boot=st.cfg['n_boot'])) for q in preds]
     return float(max((e.hi - e.lo) / 2 for e in es))
 
 def t1_models(res:Results)->list:
@@ -832,27 +823,28 @@ def table1_note(t1:Table1, multilabel:bool, noise:float, n_test:int, tol:float=0
                                         f"by patient and seed, reach ±{noise:.3f} (the widest over the Table 1 models and the all-positive predictor).")
     return '\n'.join(lines)
 
-def paper_verdict(s:Study, res:Results, t1:Table1, profile:str, learn:pd.DataFrame|None=None, claims:pd.DataFrame|None=None, how:str='')->str:
+def paper_verdict(st:Study, films:Films, res:Results, t1:Table1, learn:pd.DataFrame|None=None, claims:pd.DataFrame|None=None, how:str='')->str:
     "The verdict: the run's limits once, each model's learning check, the claims decided, Table 1 against the paper, what to know."
-    limits = s.not_comparable(res, profile)
+    limits = not_comparable(st, films, res)
     ms = learn.loc[MS, 'auroc_learns'] if learn is not None and MS in learn.index else res.learning.get(MS, {}).get('beats_trivial')
-    parts = [_synthetic_head(None if ms is None else bool(ms)) if s.synthetic else '',
+    parts = [_synthetic_head(None if ms is None else bool(ms)) if films.synthetic else '',
              f"**Not a test of the paper's numbers:** {limits} These limits hold once for everything below; the claims are decided "
              "on this run's own films and models, and only in the direction they state." if limits else '',
-             learning_note(learn), claims_note(claims, how), table1_note(t1, s.multilabel, table_noise(s, res), len(s.splits['test'])),
-             s.context(res, t1, learn)]
+             learning_note(learn), claims_note(claims, how),
+             table1_note(t1, films.multilabel, table_noise(st, films, res), len(films.splits['test'])), context(st, films, res, t1, learn)]
     return '\n\n'.join(p for p in parts if p)
 
 def _finite(x:float)->float|None: return float(x) if np.isfinite(x) else None
 
-def log_results(s:Study, run, res:Results, t1:Table1, t_start:float, learn:pd.DataFrame|None=None, claims:pd.DataFrame|None=None,
+def log_results(st:Study, films:Films, sets:dict, res:Results, t1:Table1, learn:pd.DataFrame|None=None, claims:pd.DataFrame|None=None,
                 cv_timing:dict|None=None)->str:
-    "metrics.json (results only: Table 1 mean and sd, best epochs, learning checks, claims, noise bound); wall times to provenance."
-    run.record('timing', dict(per_model_s=res.timing, total_s=round(time.time() - t_start, 1), **({'cross_validation_s': cv_timing} if cv_timing else {})))
+    "metrics.json (results only: Table 1 mean and sd, best epochs, learning checks, claims, noise bound); wall times and films skipped (`sets`) to provenance."
+    run = st.run
+    run.record('timing', dict(per_model_s=res.timing, total_s=round(time.time() - st.t0, 1), **({'cross_validation_s': cv_timing} if cv_timing else {})))
     rows = lambda df: {m: {k: float(v) for k, v in df.loc[m].items()} for m in df.index}
-    run.log_metrics(dict(framing=s.cfg['framing'], synthetic=s.synthetic, dataset=s.name, image_side=int(s.film_side),
+    run.log_metrics(dict(framing=st.cfg['framing'], synthetic=films.synthetic, dataset=films.name, image_side=int(films.film_side),
                          seeds=list(res.seeds), table1=rows(t1.mean_t), table1_sd=rows(t1.sd),
                          best_epoch={r['model']: r['best_epoch'] for r in res.of(res.seeds[0])},
-                         learning=res.learning, noise_bound=_finite(table_noise(s, res)), **claim_metrics(claims, learn)))
-    bad = run.record_skipped(*s._ds.values())
-    return f"done in {time.time() - t_start:.1f}s -> {run.dir}" + (f"; {len(bad)} unreadable film(s) skipped (provenance.json)" if bad else '')
+                         learning=res.learning, noise_bound=_finite(table_noise(st, films, res)), **claim_metrics(claims, learn)))
+    bad = run.record_skipped(*sets.values())
+    return f"done in {time.time() - st.t0:.1f}s -> {run.dir}" + (f"; {len(bad)} unreadable film(s) skipped (provenance.json)" if bad else '')
