@@ -276,6 +276,7 @@ def _publish(built:Path, out:Path)->Path:
     shutil.copytree(built.parent, out, dirs_exist_ok=True); return out/built.name
 
 def _write(nb:nbformat.NotebookNode, path:Path)->Path:
+    "Write the notebook `nb` as `path` (its folder made first); return the path."
     path.parent.mkdir(parents=True, exist_ok=True); nbformat.write(nb, str(path)); return path
 
 def render_report(runs_dir:str|Path='runs', # folder of run folders <paper>/<run-id>/ (and batch-*.json); results/ works too
@@ -339,13 +340,15 @@ def _banner(run_dir:Path, tables:list)->str:
 def _paper_page(runs_dir:Path, paper:str, src:Path)->dict:
     "Write `paper`'s page (its newest finished run's notebook, banner first, the run's tables beside it); its row of the front page."
     run, page = _newest_run(runs_dir, paper), src/'papers'/f'{paper}.ipynb'
-    if run is None: _write(_md(f'# {paper}\n\nNo finished run yet: `make demo` makes one.'), page); return dict(paper=paper, run='', data='', verdict='no finished run: `make demo` makes one')
-    card, tables = _Card(run), src/'papers'/f'{paper}-tables'
+    if run is None:
+        _write(_md(f'# {paper}\n\nNo finished run yet: `make demo` makes one.'), page)
+        return dict(paper=paper, run='', data='', verdict='no finished run: `make demo` makes one')
+    card, row, tables = _Card(run), _run_row(run), src/'papers'/f'{paper}-tables'
     nb = card.safe(run/f'{paper}.ipynb', lambda f: nbformat.read(str(f), as_version=4))
     tables.mkdir(parents=True, exist_ok=True)
     csvs = sorted((Path(shutil.copy(t, tables)) for t in (run/'tables').glob('*.csv')), key=lambda t: (t.stem != 'claims', t.stem))
     _write(_prepared(nb, _banner(run, csvs)) if nb else _md(f'# {paper}\n\nNot rendered: {card.problems[0]}'), page)
-    return dict(paper=paper, run=run.name, data=_run_row(run)['data'], verdict=_run_row(run)['verdict'] if nb else f'not rendered: {card.problems[0]}')
+    return dict(row, verdict=row['verdict'] if nb else f'not rendered: {card.problems[0]}')
 
 def _lab_banner(done:Path, lab:str, problem:str='')->str:
     "What a reader must know before a lab page: executed or not (or unreadable), and on which data."
@@ -371,6 +374,7 @@ def _notes_page(notes:Path, src:Path)->str:
 
 # %% ../nbs/09_report.ipynb #2e96f5a8
 def _toc(caption:str, pages:list)->str:
+    "A table of contents of `pages` under `caption` (a MyST toctree), or nothing when there are none."
     return f"\n```{{toctree}}\n:caption: {caption}\n:maxdepth: 1\n\n" + '\n'.join(pages) + "\n```\n" if pages else ''
 
 def _front(rows:list, labs:list, library:list, notes:list)->str:
