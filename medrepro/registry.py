@@ -244,7 +244,7 @@ PAPERS['multiscale-resnet']['profiles'] = {
                   ablation=['largest'], n_cam=4, workers=0, cv_folds=0, n_boot=2000),
     'decide': dict(dataset='nih-cxr14-sample', framing='multilabel', models=['ResNet', 'Multi-scale ResNet'], **_ms_small,
                    scales=[0.5, 1.0, 1.5], shared=True, image_size=64, batch_size=32, epochs=3, max_steps=None, lr=1e-3,
-                   patience=3, plateau=True, n_seeds=3, pretrained=False, allow_random=True, weights_file=None,
+                   patience=3, plateau=True, n_seeds=1, pretrained=False, allow_random=True, weights_file=None,
                    max_images=None, hflip=True, ablation=['largest', 'random init', 'no augmentation'], n_cam=4, workers=0,
                    cv_folds=5, n_boot=2000),
     'paper': dict(dataset='nih-cxr14', models=_ms_rows, timm_kw={}, sizes={'Inception': 299}, shared=True, max_steps=None,
