@@ -15,8 +15,9 @@ from . import registry
 # %% auto #0
 __all__ = ['TASKS', 'DECISIONS', 'COLUMNS', 'Estimate', 'paired_bootstrap', 'bootstrap_metric', 'trivial_predictions',
            'best_trivial', 'learns', 'mde', 'units_needed', 'congruence_bounds', 'false_claim_probability',
-           'false_claim_range', 'paper_evidence', 'decide', 'unit_name', 'judge', 'sentence', 'learning_sentence',
-           'claims_table', 'per_seed', 'claim_arena', 'claim_estimates', 'declare', 'decide_claims']
+           'false_claim_range', 'paper_evidence', 'decide', 'unit_name', 'judge', 'sized_on', 'sentence',
+           'learning_sentence', 'claims_table', 'per_seed', 'claim_arena', 'claim_estimates', 'declare',
+           'decide_claims']
 
 # %% ../nbs/07c_decide.ipynb #129c39a4
 @dataclass
@@ -225,7 +226,7 @@ def units_needed(se:float,   # standard error at the present size
                  alpha:float=0.05, power:float=0.8,
                 )->float:
     "Units that would bring the MDE down to |effect| (se scales as 1/sqrt(units)); inf when there is no effect to size."
-    if effect is None or not np.isfinite([effect, se]).all() or effect == 0: return math.inf   # NaN se: an undefined interval
+    if effect is None or not np.isfinite([effect, se]).all() or abs(effect) < 1e-9: return math.inf   # NaN se: an undefined interval; a zero (to rounding) is no effect
     return float(math.ceil(n_units * (mde(se, alpha, power) / abs(effect)) ** 2))
 
 # %% ../nbs/07c_decide.ipynb #dec17f77
@@ -367,11 +368,15 @@ def _size(row:dict)->str:
 
 def _pct(p:float)->str: return '<0.1%' if p < 0.001 else f'{p:.1%}'
 
+def sized_on(row:dict)->str:
+    "What a row's units needed are sized on: the paper's effect, our own difference (a stand-in judged on direction), or the tolerance."
+    if row['kind'] != 'ranking': return 'the value within the tolerance'
+    return "the paper's effect" if row.get('compare_size', True) and row['paper_effect'] is not None else 'our difference'
+
 def _power(row:dict)->str:
     need, what = row['units_needed'], 'a difference' if row['kind'] == 'ranking' else "a distance from the paper's value"
 
-    target = 'the paper\'s effect' if row['kind'] == 'ranking' and row.get('compare_size', True) and row['paper_effect'] is not None else \
-             'it' if row['kind'] == 'ranking' else 'the value within the tolerance'
+    target = sized_on(row)
     return (f" At this size only {what} of {_num(row['mde'])} or more would show (80 % power, 5 % two-sided); "
             + (f"about {int(need)} {row['unit']}s would decide {target}." if np.isfinite(need) else 'no size would decide it.'))
 
@@ -437,7 +442,7 @@ def _ours_cell(r:dict)->str:
 
 def _decides_cell(r:dict)->str:
     if not r['measured']: return 'an experiment that measures it'
-    need = f"; ~{int(r['units_needed'])} {r['unit']}s" if np.isfinite(r['units_needed']) else ''
+    need = f"; ~{int(r['units_needed']):,} {r['unit']}s to decide {sized_on(r)}" if np.isfinite(r['units_needed']) else ''
     return f"MDE {_num(r['mde'])} at {r['n_units']} {r['unit']}s{need}"
 
 def claims_table(claims:list,  # registry claims (dicts)

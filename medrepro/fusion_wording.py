@@ -190,12 +190,13 @@ def control_text(d:float, bound:float, same:float)->str:
 
 # %% ../nbs/12e_fusion_wording.ipynb #f0e00015
 def learning_text(learn:dict, n:int)->str:
-    "The learning check of the proposed matcher in words (`n` captions)."
+    "The proposed matcher's text→image top-1 counted by caption (`n` captions), in words; whether a model learned is decided by image (`claims_learning`)."
     ok = bool(learn['beats_trivial'] and not learn['one_class'])
     return (f"**Learning check.** Text→image top-1 of the proposed model: {100 * learn['accuracy']:.1f} % of {n} captions, the trivial "
-            f"predictor (always the same image) {100 * learn['trivial_accuracy']:.1f} %, noise bound ±{100 * learn['noise_bound']:.1f}: the model "
-            + ("beats the trivial predictor." if ok else "does NOT beat the trivial predictor beyond the noise bound: this run cannot show "
-               "that it learned to match.")
+            f"predictor (always the same image) {100 * learn['trivial_accuracy']:.1f} %. Counted by caption (noise bound ±{100 * learn['noise_bound']:.1f}), "
+            + ("it is above the trivial predictor; but an image's captions are not independent, so whether each model learned is "
+               "decided by image below." if ok else "it does NOT beat the trivial predictor even with an image's captions counted as "
+               "independent: this run cannot show that it learned to match.")
             + (" It picks the same image for every caption: the model has COLLAPSED." if learn['one_class'] else ""))
 
 def vqa_text(vqa:pd.DataFrame, vchk:pd.DataFrame, learning:pd.DataFrame)->str:
