@@ -302,7 +302,7 @@ PAPERS['neuron-ensemble']['profiles'] = {
     'quick': dict(_nc_small, max_images=40, long_side=352, crop=[192, 256], epochs=1, repeats=3, max_steps=10, light_factor=4,
                   multiscale=[0.75, 1.0, 1.25], rpn_post_nms_top_n_train=300, box_batch_size_per_image=128, proposals_test=300,
                   detections=150, weight_step=0.25),
-    'decide': dict(_nc_small, dataset='dsb2018', n_seeds=3, max_images=150, long_side=192, crop=[128, 128], epochs=1,
+    'decide': dict(_nc_small, dataset='dsb2018', n_seeds=1, max_images=150, long_side=192, crop=[128, 128], epochs=1,
                    repeats=3, max_steps=100, light_factor=2, yolox_width=0.0, yolox_depth=0.0, multiscale=[0.75, 1.0, 1.25],
                    resnest_backbone='', rpn_post_nms_top_n_train=150, box_batch_size_per_image=64, proposals_test=300,
                    detections=150, weight_step=0.25),
