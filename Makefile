@@ -30,10 +30,10 @@ demo: install
 	$(BIN)/medrepro batch --profiles quick --devices cpu; rc=$$?; \
 	$(BIN)/medrepro report --out reports/index.html && exit $$rc
 
-# The course book (_docs/html/index.html, its source in _docs/source), built by Sphinx + myst-nb + sphinx-book-theme, offline:
+# The course book (_docs/index.html; no source folder is kept), built by Sphinx + myst-nb + sphinx-book-theme, offline:
 # each paper notebook WITH the outputs of its newest finished run in runs/ (make demo makes them when there are none), the
 # labs executed by `medrepro lab` (made when there are none), the report, the library notebooks and, set apart, the
-# lecturer's part (each lab's instructor notes and answers). make docs-student: the students' half alone (_docs/student/html).
+# lecturer's part (each lab's instructor notes and answers). make docs-student: the students' half alone (_docs/student/index.html).
 docs: install docs-inputs
 	$(BIN)/medrepro docs --runs-dir runs --out _docs
 

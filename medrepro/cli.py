@@ -233,7 +233,7 @@ def _interrupted(run_dir:Path, paper:str, t0:float):
           f"and --run-id {run_dir.name}", file=sys.stderr)
 
 def run_paper(paper:str, # paper id
-              profile:str='smoke', # smoke | quick | paper (the command line's default is quick)
+              profile:str='smoke', # smoke | quick | decide | paper (the command line's default is quick)
               device:str='cpu', # auto | cpu | cuda | mps
               seeds=(0,), # seeds, run one after another inside the notebook (mean ± sd)
               data_root:str|Path|None=None, # data root (else $MEDREPRO_DATA, else ~/.medrepro/data)
@@ -509,7 +509,7 @@ def _common(p:argparse.ArgumentParser):
 
 # %% ../nbs/10_cli.ipynb #97bf1a7f
 class _Parser(argparse.ArgumentParser):
-    "argparse, with a bad choice worded as the library words it: `profile='huge' is not one of smoke, quick, paper`."
+    "argparse, with a bad choice worded as the library words it: `profile='huge' is not one of smoke, quick, decide, paper`."
     def error(self, message:str):
         m = re.match(r"argument ([-\w]+|[A-Z]+)(?:/[-\w]+)?: invalid choice: '(.*?)' \(choose from (.*)\)", message)
         if m: message = f"{m[1].lstrip('-').replace('-', '_').lower()}={m[2]!r} is not one of {m[3].replace(chr(39), '')}"

@@ -271,7 +271,7 @@ def read_back(run, # the run that uses the weights
     _trainings(run, name, dict(read_back='best.pt', trained_by=by))
     return FitResult(pd.DataFrame(), None, f, None, 0, by)
 
-def train_or_load(run, # the run (`report.Run`): checkpoints go to `run.checkpoint_dir(key, cfg.seed)`
+def train_or_load(run, # the run (`runs.Run`): checkpoints go to `run.checkpoint_dir(key, cfg.seed)`
                   key:str, # the training's name, e.g. 'ICN-T' or 'ablation|GAP only'
                   model:torch.nn.Module, # trained (or loaded) in place; ends with its best epoch's weights
                   train_dl, # training loader

@@ -414,4 +414,6 @@ def build_book(out:str|Path='_docs', # the site's folder
     "Build the course book with Sphinx: the papers' newest runs, the executed labs, the report and the library; its front page."
     out = Path(out).resolve()
     with tempfile.TemporaryDirectory() as d:   # `book_source(folder, ...)` keeps a source folder for a lecturer's own `sphinx-build`
-        return _publish(_sphinx(book_source(Path(d)/'source', runs_dir, nbs_dir, audience, out), Path(d)/'html'), out)
+        built = _sphinx(book_source(Path(d)/'source', runs_dir, nbs_dir, audience, out), Path(d)/'html')
+        shutil.rmtree(out/'lecturers', ignore_errors=True)   # a student's half never keeps a lecturer build's answers
+        return _publish(built, out)

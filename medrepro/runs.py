@@ -118,7 +118,7 @@ Run.save_table, Run.save_figure, Run.save_note, Run.record_data, Run.record_skip
 
 # %% ../nbs/09b_runs.ipynb #be2bda52
 def start_paper_run(paper:str, # paper id
-                    profile:str, # smoke | quick | paper
+                    profile:str, # smoke | quick | decide | paper
                     cfg:dict, # the profile's settings with the notebook's overrides (`core.profile_config`); `threads` is applied
                     device='auto', # cpu | cuda | mps | auto
                     seeds=(0,), # the seeds the notebook trains

@@ -24,7 +24,7 @@ def study_seeds(seeds, # the run's `seeds` parameter
 # %% ../nbs/12_study.ipynb #fba5c482
 @dataclass(frozen=True)
 class Study:
-    "One paper run: what was asked and where it goes. Frozen: steps return values instead of setting attributes."
+    "One paper run: what was asked and where it goes. Frozen: steps return values instead of setting attributes (`times`, the wall-time log `tick` adds to, is the one mutable field)."
     paper:str               # a paper id (`registry.PAPERS`)
     profile:str             # smoke | quick | decide | paper
     cfg:dict                # the profile's settings with the notebook's overrides (`core.profile_config`)

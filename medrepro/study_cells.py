@@ -680,7 +680,7 @@ def order_text(rep:pd.DataFrame)->str:
 
 # %% ../nbs/12d_study_cells.ipynb #d06062c9
 def not_comparable(profile:str, steps_text:str, synthetic:bool, dataset:str, long_side:int, n_test:int, random_models:list)->str:
-    "The reasons this run is no test of the paper (`report.not_a_test`), as one sentence ('' when there are none)."
+    "The reasons this run is no test of the paper (`verdict.not_a_test`), as one sentence ('' when there are none)."
     return not_a_test("the DSB2018 nuclei, not the paper's Sartorius data" if dataset == 'dsb2018' else '',
                       f"images at a long side of {long_side} px, not 704" if dataset == 'sartorius' and long_side < 704 else '',
                       profile=profile, budget=steps_text, synthetic=synthetic, random_models=random_models, n_test=n_test)

@@ -712,7 +712,7 @@ def on_stand_in(cfg:dict, res:Results)->bool:
     return cfg['backbone'] == STAND_IN and start.get(MS, start.get('ResNet')) == 'package'
 
 def not_comparable(st:Study, films:Films, res:Results)->str:
-    "Why this run is no test of the paper's numbers, one clause per reason (`report.not_a_test`; '' when it is one)."
+    "Why this run is no test of the paper's numbers, one clause per reason (`verdict.not_a_test`; '' when it is one)."
     c, ext = st.cfg, st.eval_from
     low_res = not films.synthetic and films.film_side < 256 and (f"the real sample is {films.film_side}px (the release: 1024 px), so these "
                                                                   "numbers are not comparable with full-resolution results, in either direction")

@@ -18,7 +18,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN: signal.signal(signal.SIGIN
 
 
 # ---------------------------------------------------------------- PNG copies of figures: off in the tests' runs
-# `report.save_figure` writes a PNG beside each plotly figure when a Chromium is on PATH (`report.has_png_export`). Each
+# `runs.save_figure` writes a PNG beside each plotly figure when a Chromium is on PATH (`runs.has_png_export`). Each
 # PNG starts a headless browser through kaleido: about 2-3 s a figure, 5-10 figures a paper run, a third of a smoke run.
 # No test reads those PNGs, so the runs the tests start see a PATH whose folders hide the Chromium binaries. The
 # browser tests take Chromium from REAL_PATH, and `make demo` (tests/test_demo.py) runs with REAL_PATH, so PNG export is
@@ -180,7 +180,7 @@ def demo_site(demo, tmp_path_factory):
     work, _, _ = demo
     out = tmp_path_factory.mktemp('demo-site')
     try: return build_book(out/'book', work/'runs', out/'no-notebooks').parent, None
-    except Exception as e: return out/'book'/'html', e
+    except Exception as e: return out/'book', e
 
 
 import importlib.util as _u  # the same network guard inside the pytest process

@@ -7,17 +7,17 @@ PKG = Path(__file__).resolve().parents[1]/'medrepro'
 MODULES = sorted(p.stem for p in PKG.glob('*.py') if not p.stem.startswith('_'))
 # module prefix -> medrepro modules and third-party packages it must not import
 FORBIDDEN = {
-    'models_': dict(own=('engine', 'metrics', 'report', 'cli', 'data', 'study', 'runs', 'verdict', 'figures'), ext=('papermill', 'markdown', 'plotly')),
-    'losses': dict(own=('engine', 'metrics', 'report', 'cli', 'data', 'models', 'study', 'runs', 'verdict', 'figures'), ext=('papermill', 'markdown', 'plotly')),
-    'data': dict(own=('models', 'losses', 'engine', 'report', 'cli', 'study', 'runs', 'verdict', 'figures'), ext=('papermill', 'markdown')),
-    'engine': dict(own=('report', 'cli', 'study', 'runs', 'verdict'), ext=('papermill', 'markdown')),
-    'distributed': dict(own=('report', 'cli', 'study', 'runs', 'verdict'), ext=('papermill', 'markdown')),
-    'figures': dict(own=('cli', 'study', 'runs', 'verdict'), ext=('papermill',)),
+    'models_': dict(own=('engine', 'metrics', 'report', 'cli', 'data', 'study', 'fusion_', 'runs', 'verdict', 'figures'), ext=('papermill', 'markdown', 'plotly')),
+    'losses': dict(own=('engine', 'metrics', 'report', 'cli', 'data', 'models', 'study', 'fusion_', 'runs', 'verdict', 'figures'), ext=('papermill', 'markdown', 'plotly')),
+    'data': dict(own=('models', 'losses', 'engine', 'report', 'cli', 'study', 'fusion_', 'runs', 'verdict', 'figures'), ext=('papermill', 'markdown')),
+    'engine': dict(own=('report', 'cli', 'study', 'fusion_', 'runs', 'verdict'), ext=('papermill', 'markdown')),
+    'distributed': dict(own=('report', 'cli', 'study', 'fusion_', 'runs', 'verdict'), ext=('papermill', 'markdown')),
+    'figures': dict(own=('cli', 'study', 'fusion_', 'runs', 'verdict'), ext=('papermill',)),
     'study': dict(own=('cli',), ext=('papermill',)),    # the one skeleton and each paper's orchestration: any library module, not the CLI
-    'runs': dict(own=('report', 'verdict', 'cli', 'study', 'figures'), ext=('papermill',)),   # the run folder: below every paper
-    'verdict': dict(own=('report', 'cli', 'study'), ext=('papermill',)),   # verdict wording: reads the registry and the numbers it is given
+    'runs': dict(own=('report', 'verdict', 'cli', 'study', 'fusion_', 'figures'), ext=('papermill',)),   # the run folder: below every paper
+    'verdict': dict(own=('report', 'cli', 'study', 'fusion_'), ext=('papermill',)),   # verdict wording: reads the registry and the numbers it is given
     'fusion_': dict(own=('cli',), ext=('papermill',)),  # crossattn-fusion's wording and results: the paper layer, as `study_`
-    'metrics': dict(own=('engine', 'report', 'cli', 'models', 'study', 'runs', 'verdict'), ext=('papermill', 'markdown')),
+    'metrics': dict(own=('engine', 'report', 'cli', 'models', 'study', 'fusion_', 'runs', 'verdict'), ext=('papermill', 'markdown')),
     'core': dict(own=('registry', 'data', 'models', 'losses', 'engine', 'metrics', 'report', 'runs', 'verdict', 'study', 'cli'), ext=('papermill', 'markdown')),
     'registry': dict(own=('data', 'models', 'losses', 'engine', 'metrics', 'report', 'runs', 'verdict', 'study', 'cli'), ext=('papermill', 'markdown')),
 }

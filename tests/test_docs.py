@@ -69,6 +69,8 @@ def test_students_half_alone(tmp_path, monkeypatch):
         built = ' '.join(p.read_text() for p in site.rglob('*.html')) + (site/'searchindex.js').read_text()
         assert ('EXPECTED-ANSWER-42' in built) is seen and (site/'lecturers').exists() is seen, audience
         assert (site/'labs'/LABS[0].with_suffix('.html').name).exists()
+    assert main(['docs', '--runs-dir', str(tmp_path/'runs'), '--audience', 'student', '--out', str(tmp_path/'lecturer')]) == 0
+    assert not (tmp_path/'lecturer'/'lecturers').exists()   # a student build over a lecturer's folder drops the answers
     assert main(['docs', '--runs-dir', str(tmp_path/'runs'), '--audience', 'teacher']) == 2
 
 
