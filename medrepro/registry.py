@@ -268,7 +268,7 @@ PAPERS['iconvnext']['profiles'] = {
                   head_seeds=1, head_epochs=1, variants=[['Base CNN', _icn['variants'][0][1], 1]], fs_features='auto', collapse_seeds=1),
     'quick': _icn_quick,
     'decide': dict(_icn_quick, size=64, batch_size=16, epochs=2, variants=[], ablation_steps=5, head_folds=5, head_seeds=5,
-                   head_epochs=10, fs_features='auto', n_seeds=3, collapse_seeds=5),
+                   head_epochs=10, head_batch=128, fs_features='auto', n_seeds=3, collapse_seeds=5),   # batch 128: 200 head fits in ~25 min on one core
     'paper': _icn_paper}
 
 # %% ../nbs/01_registry.ipynb #7a8b0ed6

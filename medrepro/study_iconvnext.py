@@ -727,9 +727,9 @@ def head_estimates(preds:dict, y, units, claims:list, fold=None, **kw)->dict:
             for c in claims if c['kind'] == 'ranking' and c['metric'] == 'accuracy' and c['a'] in preds and c['b'] in preds}
 
 # %% ../nbs/12b_study_iconvnext.ipynb #28999112
-def head_settings(cfg:dict)->dict:
-    "The head study's settings from a profile: folds, seeds, and the training of each head."
-    return dict(k=cfg['head_folds'], seeds=tuple(range(cfg['head_seeds'])), epochs=cfg['head_epochs'],
+def head_settings(cfg:dict, first:int=0)->dict:
+    "The head study's settings from a profile: folds, `head_seeds` seeds from `first` (the run's first seed), and the training of each head."
+    return dict(k=cfg['head_folds'], seeds=tuple(range(first, first + cfg['head_seeds'])), epochs=cfg['head_epochs'],
                 batch_size=cfg['head_batch'], lambda_fs=cfg['lambda_fs'])
 
 CLAIM_COLUMNS = ['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']   # what a claims table shows and saves
@@ -745,7 +745,7 @@ def head_claims(st:Study, d:Slices, feats:Features|None)->Decided:
     if not trains(d): return Decided(None, None, None)   # `medrepro evaluate` trains nothing
     units = d.sub.subject_id.to_numpy()
     n = set_threads()
-    try: set_threads(1); preds, folds = head_predictions(feats.f, feats.y, units, HEADS, **head_settings(st.cfg))   # small heads: one thread is fastest
+    try: set_threads(1); preds, folds = head_predictions(feats.f, feats.y, units, HEADS, **head_settings(st.cfg, st.seeds[0]))   # small heads: one thread is fastest
     finally: set_threads(n)
     learn = st.run.save_table(head_learning(preds, feats.y, units), 'head_learning',
                               'Each head on frozen features against the best trivial predictor (accuracy, by subject and seed)')
