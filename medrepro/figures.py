@@ -175,10 +175,10 @@ def _claim_panel(ax, cid, r):
 # %% ../nbs/09a_figures.ipynb #eefad233
 def claims_figure(table:pd.DataFrame, # `decide.claims_table(...)`: one row per claim, indexed by claim id
                   title:str='',       # figure title
-                 )->Figure:
-    "One panel per measured claim: our effect and interval, the paper's value, zero, and the per-seed and per-fold points."
+                 )->Figure|None:
+    "One panel per measured claim: our effect and interval, the paper's value, zero, and the per-seed and per-fold points (None: no claim measured)."
     t = table[table['measured']]
-    if not len(t): raise ValueError('no claim of the table was measured: nothing to draw')
+    if not len(t): return None   # no claim measured: nothing to draw
     fig = Figure(figsize=(7, 1.25 * len(t) + 0.9), layout='constrained')
     with sns.axes_style('whitegrid'):
         for ax, (cid, r) in zip(fig.subplots(len(t), 1, squeeze=False)[:, 0], t.iterrows()): _claim_panel(ax, cid, r)

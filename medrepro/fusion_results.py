@@ -11,10 +11,10 @@ from .registry import PAPERS, paper_table
 from .metrics_vl import caption_table, i2t_answers, paired_bound, cider_per_image
 from .metrics import learning_check, noise_bound
 from .verdict import mean_sd, compare_with_paper
-from .figures import claims_figure, difference_bars
+from .figures import difference_bars
 from .decide import paired_bootstrap, trivial_predictions, learns, learning_sentence, per_seed, decide_claims
 from .fusion_wording import paper_drops, gallery_note, not_comparable, scale_reasons, undecidable, use_sentence, verdict_text
-from .study import Study
+from .study import Study, save_claims_figure
 from .study_fusion import Encoders, PAPER, MODELS, ABLATIONS, CONTROL, coco_specs
 
 # %% auto #0
@@ -237,7 +237,7 @@ def fusion_claims(st:Study, enc:Encoders, coco:pd.DataFrame, c:dict, r:dict, fl:
     arenas = [caption_arena(cider, use.uses_image.to_dict()), match, vq]
     if fl.get('beam'): arenas += [caption_arena({k: cider_per_image(fl['refs'], h) for k, h in fl['beam'].items()}, None, 'Flickr30k'),
                                   matching_arena(fl['S'], fl['owner'], 'Flickr30k')[0]]
-    n_train = coco[coco.part == 'train'].unit.nunique()
+    n_train = None if st.eval_from else coco[coco.part == 'train'].unit.nunique()   # an external evaluation's models learnt elsewhere
     reasons = undecidable(cl, arenas, scale_reasons(n_train, len(c['units']), len(c['gal_units'])))
     table = decide_claims(cl, arenas, reasons, compare_size=not not_comparable(st, enc, n_train))
     rows = lambda task, metric, res: [dict(task=task, model=m, trivial=x['trivial'], trivial_score=x['trivial_score'], margin=x['difference'].mean,
@@ -247,7 +247,7 @@ def fusion_claims(st:Study, enc:Encoders, coco:pd.DataFrame, c:dict, r:dict, fl:
     st.run.save_table(learn, 'claims_learning', 'Each matcher and VQA model against its best trivial predictor (every seed, resampled by image)')
     st.run.save_table(use, 'image_dependence', "Does each captioner's caption change with the image? Captions from each test image's own "
                      "features and from the next test image's; CIDEr of both against the image's references (every seed, by image)")
-    st.run.save_figure(claims_figure(table, 'crossattn-fusion: the claims, every seed, resampled by image'), 'claims')
+    save_claims_figure(st, table, 'crossattn-fusion: the claims, every seed, resampled by image')
     st.run.save_table(table[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims',
                      f"The paper's claims, decided with {len(st.seeds)} seed(s), intervals resampled by image")
     st.tick('claims_s', t0)

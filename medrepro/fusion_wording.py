@@ -99,11 +99,11 @@ def not_comparable(st:Study, enc:Encoders, n_train:int, # the run, its encoders 
                       not st.eval_from and n_train < SMALL_TRAIN and f"{n_train} training images (paper: ~{k['train_images']:,})",
                       *extra, profile=st.profile, random_models=['the image encoder'] if rnd else [])
 
-def scale_reasons(n_train:int, n_test:int, n_gal:int, # training, test and gallery images of the run
+def scale_reasons(n_train:int|None, n_test:int, n_gal:int, # training (None: an external evaluation's models were trained elsewhere), test and gallery images
                  )->dict:
     "Metric -> why this run's value of it is on another scale than the paper's (False when it is not)."
-    return {'CIDEr': (n_test < SMALL_TEST or n_train < SMALL_TRAIN) and f"CIDEr's IDF comes from {n_test} test images and the models learn from "
-                     f"{n_train} images, so its value is on another scale than the paper's",
+    few, learn = n_train is not None and n_train < SMALL_TRAIN, '' if n_train is None else f" and the models learn from {n_train} images"
+    return {'CIDEr': (n_test < SMALL_TEST or few) and f"CIDEr's IDF comes from {n_test} test images{learn}, so its value is on another scale than the paper's",
             'Top-1': n_gal < SMALL_TEST and f"Recall@1 falls as the gallery grows: {n_gal} images here, {' or '.join(f'{g:,}' for g in claims()['galleries'])} in the paper"}
 
 # %% ../nbs/12e_fusion_wording.ipynb #f0e00010

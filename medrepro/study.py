@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 import time
-import torch
+import pandas as pd, torch
+from matplotlib.figure import Figure
 from .runs import Run, start_paper_run
+from .figures import claims_figure
 
 # %% auto #0
-__all__ = ['study_seeds', 'Study', 'open_study']
+__all__ = ['study_seeds', 'Study', 'open_study', 'save_claims_figure']
 
 # %% ../nbs/12_study.ipynb #5e52a6da
 def study_seeds(seeds, # the run's `seeds` parameter
@@ -57,3 +59,13 @@ def open_study(paper:str, # a paper id
     seeds = study_seeds(seeds, cfg.get('n_seeds', 0))
     run, dev, threads = start_paper_run(paper, profile, cfg, device, seeds, run_dir, **params)
     return Study(paper, profile, cfg, seeds, run, dev, threads, params)
+
+# %% ../nbs/12_study.ipynb #f1c32cdf
+def save_claims_figure(st:Study, table:pd.DataFrame, # the run, and its claims table (`decide.claims_table`)
+                       title:str, # the figure's title
+                       name:str='claims', # saved as `figures/<name>`
+                      )->Figure|None:
+    "Draw the measured claims of `table` (`figures.claims_figure`) and save the figure; None, and nothing saved, when no claim was measured."
+    fig = claims_figure(table, title)
+    if fig is not None: st.run.save_figure(fig, name)
+    return fig

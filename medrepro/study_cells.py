@@ -26,9 +26,9 @@ from .ensemble import fuse, fit_weights, merge_instances, mask_nms, remove_overl
 from .metrics_cells import sartorius_score, precision_at, coco_mask_ap, evaluate_cells
 from .decide import paired_bootstrap, bootstrap_metric, trivial_predictions, learns, learning_sentence, claims_table, units_needed
 from .engine import TrainConfig, train_or_load
-from .study import Study, open_study
+from .study import Study, open_study, save_claims_figure
 from .verdict import compare_with_paper, not_a_test, synthetic_banner
-from .figures import panel_grid, claims_figure
+from .figures import panel_grid
 
 # %% auto #0
 __all__ = ['PAPER', 'ROWS', 'PROFILES', 'DATASETS', 'FUSED', 'YOLOX_BOXES', 'MIN_UNITS', 'open_cells_study', 'cap_images',
@@ -39,7 +39,7 @@ __all__ = ['PAPER', 'ROWS', 'PROFILES', 'DATASETS', 'FUSED', 'YOLOX_BOXES', 'MIN
            'dice', 'as_instances', 'box_score', 'trivial_scores', 'image_scores', 'SeedRun', 'seed_run', 'other_seeds',
            'all_image_scores', 'per_seed', 'learning', 'save_learning', 'type_table', 'missing_types', 'per_cell_type',
            'weights_figure', 'overlay', 'overlays', 'claim_rows', 'run_claims', 'claim_estimates',
-           'undecidable_sentence', 'not_judged_sentence', 'decide_claims', 'save_claims', 'weights_text', 'order_text',
+           'undecidable_sentence', 'not_judged_sentence', 'cells_claims', 'save_claims', 'weights_text', 'order_text',
            'not_comparable', 'steps_text', 'run_limits', 'learning_text', 'limits_text', 'claims_note', 'table1_text',
            'run_verdict', 'claim_metrics', 'log_metrics']
 
@@ -625,7 +625,7 @@ def not_judged_sentence(r:dict)->str:
     return (f"Not judged here: the paper's {_n(r['paper_a'], False)} is the score of fully trained models on the competition's "
             "hidden test set, and this run is no test of that number (see the run's limits).")
 
-def decide_claims(per_image:pd.DataFrame, # `image_scores` rows of every seed
+def cells_claims(per_image:pd.DataFrame, # `image_scores` rows of every seed
                   learn:pd.DataFrame,     # `learning`: which rows beat the trivial masks
                   cfg:dict,               # the run's settings (row names)
                   reason:str='',          # why the run is no test of the paper's numbers (`run_limits`; '' when it is one)
@@ -652,8 +652,7 @@ def decide_claims(per_image:pd.DataFrame, # `image_scores` rows of every seed
 
 def save_claims(st:Study, data:CellData, t:pd.DataFrame)->pd.DataFrame:
     "Save the claims table (the reader's columns and the sentence) and its figure; return the reader's table."
-    if t.measured.any():
-        st.run.save_figure(claims_figure(t, f"neuron-ensemble claims on {data.name}: by test image and seed"), 'claims')
+    save_claims_figure(st, t, f"neuron-ensemble claims on {data.name}: by test image and seed")
     return st.run.save_table(t[['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']], 'claims',
                              f"The paper's claims, decided on {data.name} by test image and seed ({len(st.seeds)} seed(s))")
 
@@ -776,7 +775,7 @@ def run_verdict(st:Study, # the run
                 t:Trained, s:Scored, # the first seed's training and scores
                 t1:pd.DataFrame, # `table1`
                 learn:pd.DataFrame, # `learning`
-                claims:pd.DataFrame, # `decide_claims`
+                claims:pd.DataFrame, # `cells_claims`
                )->Markdown:
     "The verdict (saved as notes/verdict.md): the run's limits once, the claims, the learning check, Table 1, the weights and the fusion."
     text = '\n\n'.join(['### Limits of this run', limits_text(st, images, reason, t), "### The paper's claims", claims_note(claims),
@@ -800,7 +799,7 @@ def _plain(t:pd.DataFrame)->dict:
 def log_metrics(st:Study, images:Images, # the run and its images (`eval_data`)
                 t:Trained, s:Scored, # the first seed's training and scores
                 tests:pd.DataFrame, per_type:pd.DataFrame, # `test_scores`, `per_cell_type`
-                learn:pd.DataFrame, claims:pd.DataFrame, # `learning`, `decide_claims`
+                learn:pd.DataFrame, claims:pd.DataFrame, # `learning`, `cells_claims`
                 runs:list=(), # `other_seeds`
                )->dict:
     "Results into metrics.json (same seeds, same file), wall times into provenance.json."

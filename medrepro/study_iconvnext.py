@@ -4,7 +4,7 @@
 
 # %% ../nbs/12b_study_iconvnext.ipynb #28f357fe
 from __future__ import annotations
-import time
+import json, time
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -23,9 +23,9 @@ from .models_iconvnext import create_mri_model, timm_hub, n_params, cpu_latency_
 from .steps import fs_step, evaluate_mri, logits_features, frozen_features
 from .engine import TrainConfig, train_or_load, predict, fit
 from .metrics import classification_metrics, confusion, learning_check, noise_bound
-from .study import Study
+from .study import Study, save_claims_figure
 from .verdict import compare_with_paper, verdict, mean_sd, not_a_test, synthetic_banner
-from .figures import curves, pca_grid, confusion_grid, roc_grid, claims_figure
+from .figures import curves, pca_grid, confusion_grid, roc_grid
 from .decide import bootstrap_metric, paired_bootstrap, trivial_predictions, learns, learning_sentence, claims_table
 
 # %% auto #0
@@ -34,10 +34,10 @@ __all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'LABELS', 'COLLAPSE_SHARE', '
            'splits_of', 'split_table', 'Slices', 'make_data', 'loaders', 'split_data', 'trains', 'splits_table',
            'init_backbone', 'build', 'weights_of', 'train', 'train_table1', 'lfs_settings', 'collapse_row',
            'collapse_run', 'collapse_summary', 'collapse_figure', 'Collapse', 'collapse_table', 'lfs_reading',
-           'lfs_support', 'collapse_counts', 'lfs_note', 'icn_settings', 'reading_note', 'row', 'roles', 'Table1',
-           'table1', 'weights_sources', 'not_comparable', 'table1_context', 'stand_in_note', 'Verdict1',
-           'table1_verdict', 'steps_trace', 'paper_panels', 'Variants', 'train_variants', 'panel_title', 'panels',
-           'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims', 'ablation_grid',
+           'lfs_support', 'collapse_counts', 'lfs_note', 'evaluated_reading', 'icn_settings', 'reading_note', 'row',
+           'roles', 'Table1', 'table1', 'weights_sources', 'not_comparable', 'table1_context', 'stand_in_note',
+           'Verdict1', 'table1_verdict', 'steps_trace', 'paper_panels', 'Variants', 'train_variants', 'panel_title',
+           'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims', 'ablation_grid',
            'ablation_caption', 'Ablation', 'ablation', 'Efficiency', 'efficiency', 'efficiency_verdict', 'same_data',
            'leakage_data', 'Features', 'probe_features', 'train_probe', 'leakage_row', 'Leakage', 'leakage',
            'leakage_verdict', 'leakage_note', 'head_input', 'head_model', 'fit_head', 'out_of_fold', 'head_predictions',
@@ -300,8 +300,9 @@ def collapse_counts(summary:pd.DataFrame)->str:
 def lfs_note(reading:str, lambda_fs:float, asked:str, # the reading used, λ_fs, and `fs_features` as asked
              summary:pd.DataFrame|None)->str: # this run's `collapse_summary`, or None
     "Which vector Table 1's L_fs acted on and why, what this run's collapse table says of it; says when the run does not test eqs. 6-7."
-    why = (" It was chosen from this run's collapse table (`fs_features='auto'`: the paper's reading unless it collapses in at least "
-           "half of its seeds and unit vectors less often)." if asked == 'auto' else f" It was set by `fs_features='{asked}'`.")
+    why = {'auto': " It was chosen from this run's collapse table (`fs_features='auto'`: the paper's reading unless it collapses in at least "
+                   "half of its seeds and unit vectors less often).",
+           'evaluated': " It is the reading the evaluated run trained with (its `metrics.json`)."}.get(asked, f" It was set by `fs_features='{asked}'`.")
     seen = (f" The collapse table ({COLLAPSE_SHARE:.0%} of the test predictions in one class = collapsed): {collapse_counts(summary)}."
             if summary is not None else " This run has no collapse table (profile `decide` has one): whether this reading collapses at these settings is not measured here.")
     seen += lfs_support(reading if lambda_fs else 'no L_fs', summary)
@@ -311,15 +312,21 @@ def lfs_note(reading:str, lambda_fs:float, asked:str, # the reading used, λ_fs,
     return (f"**L_fs deviates from the paper.** Table 1's ICN-T trains with {used}, not with L_fs on the raw attended vector: "
             f"this run does not test the paper's eqs. 6-7.{why}{seen} The head study (\"Deciding the paper's claims\") trains the paper's reading beside the others.")
 
+def evaluated_reading(eval_from)->str|None:
+    "The vector the evaluated run's L_fs acted on ('lfs reading' in its metrics.json; None without `eval_from` or when that run did not record one)."
+    p = Path(eval_from or '.')/'metrics.json'
+    return json.loads(p.read_text()).get('lfs reading') if eval_from and p.exists() else None
+
 def icn_settings(cfg:dict, # the run's settings
                  summary:pd.DataFrame|None=None, # this run's `collapse_summary`, or None
+                 eval_from=None, # the run an external evaluation scores (`Study.eval_from`), or None
                 )->dict:
-    "ICN-T's settings for Table 1 and the ablation: λ_fs, the vector L_fs acts on (`lfs_reading` of `fs_features`), head_norm."
-    return dict(lambda_fs=cfg['lambda_fs'], features=lfs_reading(cfg['fs_features'], summary), head_norm=cfg['head_norm'])
+    "ICN-T's settings for Table 1 and the ablation: λ_fs, the vector L_fs acts on (the evaluated run's, else `lfs_reading` of `fs_features`), head_norm."
+    return dict(lambda_fs=cfg['lambda_fs'], features=evaluated_reading(eval_from) or lfs_reading(cfg['fs_features'], summary), head_norm=cfg['head_norm'])
 
-def reading_note(cfg:dict, icn:dict, summary:pd.DataFrame|None)->Markdown:
-    "The note saying which vector ICN-T's L_fs acts on (`icn`) and why (`lfs_note`)."
-    return Markdown(lfs_note(icn['features'], cfg['lambda_fs'], cfg['fs_features'], summary))
+def reading_note(cfg:dict, icn:dict, summary:pd.DataFrame|None, eval_from=None)->Markdown:
+    "The note saying which vector ICN-T's L_fs acts on (`icn`) and why (`lfs_note`; under an external evaluation: the evaluated run's)."
+    return Markdown(lfs_note(icn['features'], cfg['lambda_fs'], 'evaluated' if eval_from else cfg['fs_features'], summary))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #43261bd6
 def row(m:dict)->dict:
@@ -400,7 +407,7 @@ def table1_verdict(st:Study, data:MRIData, R:dict, t1:Table1, icn:dict, summary:
     "The verdict on Table 1 `t1` of the results `R` (only comparable numbers counted, with the noise bound), the stand-in and L_fs notes."
     w, pkg = weights_sources(st, R)
     n_test, n = len(first(st, R, 'ICN-T')['y']), len(data.sub)
-    notes = '\n\n'.join(filter(None, [stand_in_note(st.cfg, pkg), lfs_note(icn['features'], st.cfg['lambda_fs'], st.cfg['fs_features'], summary)]))
+    notes = '\n\n'.join(filter(None, [stand_in_note(st.cfg, pkg), reading_note(st.cfg, icn, summary, st.eval_from).data]))
     text = verdict(t1.table, tol=0.02, synthetic=data.synthetic, context=table1_context(st, w, pkg, n, t1.learn), not_comparable=not_comparable(st, w, n_test, n),
                    exclude=['recall'], noise=noise_bound(float(t1.mean.loc['ICN-T', 'accuracy']), n_test), learned=t1.learn['ICN-T']['beats_trivial'])
     return Verdict1(text, notes, w)
@@ -751,7 +758,7 @@ def head_claims(st:Study, d:Slices, feats:Features|None)->Decided:
                               'Each head on frozen features against the best trivial predictor (accuracy, by subject and seed)')
     est = head_estimates(preds, feats.y, units, PAPERS['iconvnext']['claim_list'], next(iter(folds.values())))
     ct = claims_table(PAPERS['iconvnext']['claim_list'], est, learned=learn.learns.to_dict(), compare_size=False)
-    st.run.save_figure(claims_figure(ct, 'iconvnext claims: heads on frozen features, subject folds x seeds'), 'claims')
+    save_claims_figure(st, ct, 'iconvnext claims: heads on frozen features, subject folds x seeds')
     return Decided(ct, learn, st.run.save_table(ct[CLAIM_COLUMNS], 'claims',
                                                 'The paper\'s claims, decided on frozen stand-in features (subject-grouped folds x seeds)'))
 
@@ -768,7 +775,7 @@ def finetuned_claims(st:Study, d:Slices, R:dict)->Decided:
     learn = st.run.save_table(head_learning(preds, y, units), 'finetuned_learning', f'Each model against the best trivial predictor (accuracy; {what})')
     ct = claims_table(claims, head_estimates(preds, y, units, claims), learned=learn.learns.to_dict(), compare_size=False)
     ct = ct[ct.measured]
-    st.run.save_figure(claims_figure(ct, f'iconvnext claims: fine-tuned Table 1 models, {len(st.seeds)} seed(s)'), 'claims_finetuned')
+    save_claims_figure(st, ct, f'iconvnext claims: fine-tuned Table 1 models, {len(st.seeds)} seed(s)', 'claims_finetuned')
     return Decided(ct, learn, st.run.save_table(ct[CLAIM_COLUMNS], 'claims_finetuned', f"The paper's rankings among Table 1's models, decided on the {what}"))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #e42776df

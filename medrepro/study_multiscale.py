@@ -22,9 +22,9 @@ from .engine import TrainConfig, train_or_load, predict, load_checkpoint
 from .metrics import multilabel_metrics, classification_metrics, best_thresholds, learning_check, multilabel_learning_check
 from .decide import Estimate, paired_bootstrap, bootstrap_metric, trivial_predictions, learns, claims_table
 from .registry import PAPERS, paper_table
-from .study import Study
+from .study import Study, save_claims_figure
 from .verdict import mean_sd, compare_with_paper, not_a_test, synthetic_banner
-from .figures import overlay_curves, roc_curves, heatmap_grid, claims_figure
+from .figures import overlay_curves, roc_curves, heatmap_grid
 
 # %% auto #0
 __all__ = ['PROFILES', 'MS', 'MODELS', 'ABLATIONS', 'ABLATION_OF', 'TO_PAPER', 'FROM_PAPER', 'PARTS', 'ABLATION_ROWS',
@@ -37,9 +37,9 @@ __all__ = ['PROFILES', 'MS', 'MODELS', 'ABLATIONS', 'ABLATION_OF', 'TO_PAPER', '
            'save_show', 'macro_f1', 'macro_precision', 'label_accuracy', 'top1_accuracy', 'label_aurocs', 'mean_auroc',
            'as_answers', 'Predictions', 'steady', 'targets', 'trivial_scores', 'start_kind', 'test_predictions',
            'patient_folds', 'cv_split', 'cross_validate', 'claim_predictions', 'skill_sentence', 'learning_table',
-           'claim_models', 'unequal_starts', 'claim_estimates', 'value_sentence', 'decide_claims', 'save_claims',
-           'claims_fig', 'claim_metrics', 'on_stand_in', 'not_comparable', 'context', 'table_noise', 't1_models',
-           'learning_note', 'claims_note', 'table1_note', 'paper_verdict', 'log_results']
+           'claim_models', 'unequal_starts', 'claim_estimates', 'value_sentence', 'multiscale_claims', 'save_claims',
+           'claim_metrics', 'on_stand_in', 'not_comparable', 'context', 'table_noise', 't1_models', 'learning_note',
+           'claims_note', 'table1_note', 'paper_verdict', 'log_results']
 
 # %% ../nbs/12a_study_multiscale.ipynb #fb082666
 PROFILES = PAPERS['multiscale-resnet']['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
@@ -671,7 +671,7 @@ def value_sentence(r)->str:
             f"{int(r['n_units'])} patients, {int(r['n_seeds'])} seed(s)). The paper's {r['paper_a']:.2f} comes from its own films and weights, "
             "which this run does not have (see its limits): this value neither confirms nor contradicts it.")
 
-def decide_claims(p:Predictions, claims:list, learn:pd.DataFrame, not_comparable:str='', n_boot:int=2000)->pd.DataFrame:
+def multiscale_claims(p:Predictions, claims:list, learn:pd.DataFrame, not_comparable:str='', n_boot:int=2000)->pd.DataFrame:
     "The claims table (`decide.claims_table`, directions only), with unequal starts named, and value claims undecided on a run not comparable with the paper."
     skip = unequal_starts(p, claims)
     learned = {TO_PAPER.get(m, m): bool(v) for m, v in learn['learns'].items()}
@@ -685,13 +685,6 @@ def decide_claims(p:Predictions, claims:list, learn:pd.DataFrame, not_comparable
 def save_claims(run, table:pd.DataFrame, how:str)->pd.DataFrame:
     "Write the claims table (`tables/claims`: claim, paper, ours, decision, what would decide it, sentence) and return it."
     return run.save_table(table[CLAIM_COLUMNS], 'claims', f"The paper's claims, decided on {how}; intervals by patient and seed")
-
-def claims_fig(run, table:pd.DataFrame):
-    "The claims figure (`figures/claims`): each measured claim's effect, interval, zero, per-seed and per-fold points; None when nothing was measured."
-    if not table.measured.any(): return None
-    fig = claims_figure(table, 'multiscale-resnet: the claims, by patient and seed')
-    run.save_figure(fig, 'claims')
-    return fig
 
 def claim_metrics(claims:pd.DataFrame|None, learn:pd.DataFrame|None)->dict:
     "metrics.json entries: each claim's decision and interval, each model's learning check (numbers only)."
