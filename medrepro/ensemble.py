@@ -65,13 +65,13 @@ def _box_masks(prob:torch.Tensor, boxes:torch.Tensor)->torch.Tensor:
 
 def semantic_to_instances(semantic:torch.Tensor, # [2, H, W] cell and border probabilities
                           boxes:torch.Tensor|None=None, scores:torch.Tensor|None=None, # detections, for method 'box'
-                          method:str='box', # 'box' or 'watershed'
+                          semantic_method:str='box', # 'box' or 'watershed'
                           thr:float=0.5,    # probability threshold
                           min_area:int=4,   # smallest instance (watershed)
                          )->CellPred:
     "Instances from a semantic map (see above)."
     cell, border = semantic[0], semantic[1]
-    if method == 'box':
+    if semantic_method == 'box':
         return CellPred(boxes, scores, torch.zeros(len(boxes), dtype=torch.long), _box_masks(cell, boxes))
     seeds, n = ndimage.label(((cell > thr) & (border < thr)).numpy())
     lab = ndimage.watershed_ift((255 * (1 - cell)).to(torch.uint8).numpy(), seeds.astype(np.int32))
@@ -190,21 +190,21 @@ def merge_instances(preds:list, # `CellPred`s with masks, one per model, same im
     return remove_overlaps(mask_nms(out, mask_iou, mask_thr), mask_thr, min_area)
 
 # %% ../nbs/06_ensemble.ipynb #8d3378b8
-def weight_grid(step:float=0.25, models=MODELS)->list:
+def weight_grid(weight_step:float=0.25, models=MODELS)->list:
     "All weight dicts on the simplex with the given step, equal weights first."
-    k = round(1 / step)
+    k = round(1 / weight_step)
     pts = [c for c in itertools.product(range(k + 1), repeat=len(models)) if sum(c) == k]
     pts.sort(key=lambda c: max(c) - min(c))
     return [dict(zip(models, (v / k for v in c))) for c in pts]
 
 def fit_weights(preds:list, # per validation image, dict model -> `CellPred`
                 gts:list,   # per validation image, [G, H, W] true masks
-                step:float=0.25, # grid step on the simplex
+                weight_step:float=0.25, # grid step on the simplex
                 **kwargs,   # passed to `fuse`
                )->tuple:
     "Best weights on the validation images and the table of all grid points (mean score)."
     rows = [dict(**w, score=float(np.mean([sartorius_score(fuse(p, w, **kwargs).binary(), g) for p, g in zip(preds, gts)])))
-            for w in weight_grid(step)]
+            for w in weight_grid(weight_step)]
     table = pd.DataFrame(rows)
     best = table.loc[table.score.idxmax()]
     return {m: float(best[m]) for m in MODELS}, table

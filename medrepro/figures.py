@@ -145,8 +145,9 @@ def roc_grid(probs:dict, # panel title -> (class index [n], probabilities [n, cl
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from .decide import DECISIONS
 
-DECISION_COLOURS = {'supported': '#1a9850', 'contradicted': '#d73027', 'undecided': '#7f7f7f'}
+DECISION_COLOURS = dict(zip(DECISIONS, ('#1a9850', '#d73027', '#7f7f7f')))   # supported green, contradicted red, undecided grey
 
 _LEGEND = [Line2D([], [], marker='o', color='k', label='ours, 95 % interval'),
            Line2D([], [], marker='D', color='red', ls='', label='paper'),

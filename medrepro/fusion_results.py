@@ -148,7 +148,7 @@ def ablation_figure(st:Study, t3:pd.DataFrame):
 def ablation_noise(st:Study, c:dict, r:dict, t3:pd.DataFrame)->pd.DataFrame:
     "Each ablation's CIDEr difference from the Full Model with its single-seed noise bound; `attrs`: per-image CIDEr, bounds, the loss control's."
     per_img = {n: cider_per_image(c['refs'], r['beam'][(st.seeds[0], n)]) for n in ABL_NAMES + [CONTROL]}
-    cmp, abl = t3.attrs['cmp'], t3.attrs['abl']
+    cmp, abl = t3.attrs['cmp'].copy(), t3.attrs['abl']   # a new table: `t3` is left as it was
     cmp['noise bound (±)'] = [round(paired_bound(per_img[n], per_img['Proposed']), 1) for n in abl]
     cmp['beyond noise'] = cmp['Δ vs Full Model reproduced'].abs() > cmp['noise bound (±)']
     st.run.save_table(cmp, 'table3_noise', f'Each ablation\'s CIDEr difference from the Full Model with its single-seed noise '

@@ -61,16 +61,16 @@ class ICNHead(nn.Module):
                  r:int=16,                      # SEVector reduction ratio
                  hidden:int=256,                # classifier hidden size
                  drop:float=0.3,                # classifier dropout
-                 features:str='attended'):      # returned features: one of `FS_FEATURES`
+                 fs_features:str='attended'):   # the vector returned for L_fs: one of `FS_FEATURES`
         super().__init__()
-        if features not in FS_FEATURES: raise ParamError(f"features={features!r}: choose from {FS_FEATURES}")
+        if fs_features not in FS_FEATURES: raise ParamError(f"fs_features={fs_features!r}: choose from {FS_FEATURES}")
         self.att = SEVector(dim, r) if se else nn.Identity()
         self.head = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Dropout(drop))
-        self.fc, self.features = nn.Linear(hidden, n_classes), features
+        self.fc, self.fs_features = nn.Linear(hidden, n_classes), fs_features
     def forward(self, v):
         v = self.att(v)
         h = self.head(v)
-        f = h if self.features == 'hidden' else F.normalize(v, dim=1) if self.features == 'normalised' else v
+        f = h if self.fs_features == 'hidden' else F.normalize(v, dim=1) if self.fs_features == 'normalised' else v
         return self.fc(h), f
 
 class IConvNeXt(ICNHead):
@@ -85,11 +85,11 @@ class IConvNeXt(ICNHead):
                  r:int=16,                      # SEVector reduction ratio
                  hidden:int=256,                # classifier hidden size
                  drop:float=0.3,                # classifier dropout
-                 features:str='attended',       # returned features: one of `FS_FEATURES`
+                 fs_features:str='attended',    # the vector returned for L_fs: one of `FS_FEATURES`
                  head_norm:bool=False,          # apply the backbone's final norm (ConvNeXt `head.norm`) before GAGM
                  in_chans:int=3):               # input channels
         bb, gagm = timm.create_model(backbone, pretrained=False, num_classes=0, global_pool='', in_chans=in_chans), GAGM(pool)
-        super().__init__(bb.num_features * gagm.feat_mult(), n_classes, se, r, hidden, drop, features)   # the backbone is drawn first, as before
+        super().__init__(bb.num_features * gagm.feat_mult(), n_classes, se, r, hidden, drop, fs_features)   # the backbone is drawn first, as before
         self.backbone, self.pool = bb, gagm
         self.head_norm = bool(head_norm) and final_norm(bb) is not None
     def forward(self, x):

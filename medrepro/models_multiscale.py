@@ -12,7 +12,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 # %% auto #0
-__all__ = ['BASELINES', 'MIN_SIZE', 'MultiScaleResNet', 'baseline', 'input_size', 'cam_layers', 'gradcam']
+__all__ = ['MIN_SIZE', 'MultiScaleResNet', 'baseline', 'input_size', 'cam_layers', 'gradcam']
 
 # %% ../nbs/04a_models_multiscale.ipynb #3c474bea
 def _side(scale, side:int)->int:
@@ -59,11 +59,9 @@ class MultiScaleResNet(nn.Module):
         return self.fc(self.drop(torch.cat(self.features(x), 1)))
 
 # %% ../nbs/04a_models_multiscale.ipynb #fbe05ffb
-BASELINES = {'VGG': 'vgg16_bn', 'Inception': 'inception_v3', 'DenseNet': 'densenet121',
-             'EfficientNet': 'efficientnet_b0', 'ResNet': 'resnet50'}
 MIN_SIZE = {'inception_v3': 75}
 
-def baseline(name:str, # timm model name, e.g. `BASELINES['DenseNet']`
+def baseline(name:str, # timm model name, e.g. 'densenet121'
              num_classes:int=14, # outputs
              **timm_kw, # passed to `timm.create_model` (e.g. `mlp_ratio` for VGG, `drop_rate`)
             )->nn.Module:

@@ -275,16 +275,16 @@ PAPERS['iconvnext']['profiles'] = {
 _xa_common = dict(lr=1e-3, weight_decay=1e-4, plateau_factor=0.5, plateau_patience=0, lambda_seq=1.0, lambda_cl=1.0,
                   lambda_ce=1.0, lambda_nce=0.0, margin=0.5, vqa_split='image', cbam_bn=True, n_seeds=0)
 _xa_quick = dict(_xa_common, epochs=6, vqa_epochs=4, image_size=128, d_model=128, layers=2, heads=4, batch_size=32, beam=3,
-                 max_images=0, max_questions=800, match_captions=5, match_images=50, max_words=20, meteor=True,
+                 max_images=0, max_questions=800, match_captions=5, match_images=50, max_len=20, meteor=True,
                  max_steps=0, threads=1, allow_random=True, backbone='auto', max_flickr_images=300)
 PAPERS['crossattn-fusion']['profiles'] = {
     'smoke': dict(_xa_common, epochs=1, vqa_epochs=1, image_size=64, d_model=64, layers=1, heads=2, batch_size=16, beam=2,
-                  max_images=8, max_questions=32, match_captions=1, match_images=0, max_words=12, meteor=False,
+                  max_images=8, max_questions=32, match_captions=1, match_images=0, max_len=12, meteor=False,
                   max_steps=2, threads=1, allow_random=True, backbone='auto', max_flickr_images=8),
     'quick': _xa_quick,
     'decide': dict(_xa_quick, n_seeds=5, epochs=12, vqa_epochs=6, match_images=0, max_questions=0),
     'paper': dict(_xa_common, **PAPERS['crossattn-fusion']['setup'], vqa_epochs=30, max_images=0, max_questions=0,
-                  match_captions=5, match_images=0, max_words=20, meteor=True, max_steps=0, threads=8, allow_random=False,
+                  match_captions=5, match_images=0, max_len=20, meteor=True, max_steps=0, threads=8, allow_random=False,
                   max_flickr_images=0)}
 
 # %% ../nbs/01_registry.ipynb #e60b8659

@@ -311,7 +311,7 @@ def configurations(P:dict, # split -> model -> [`CellPred`] per image (`predict_
             ROWS[2]: lambda k, i: fuse(trip(k, i), W, mask_thr=thr),
             'Mask R-CNN (ResNeSt) + NMS': resnest and nms('maskrcnn_resnest'),
             upernet_row(cfg): lambda k, i: remove_overlaps(semantic_to_instances(P[k]['upernet'][i].semantic, P[k]['yolox'][i].boxes,
-                                                                                  P[k]['yolox'][i].scores, method=cfg['semantic_method']), thr),
+                                                                                  P[k]['yolox'][i].scores, semantic_method=cfg['semantic_method']), thr),
             'Ensemble, equal weights': lambda k, i: fuse(trip(k, i), dict(yolox=1/3, maskrcnn=1/3, upernet=1/3), mask_thr=thr),
             feat: nms(FUSED),
             feat_vote: lambda k, i: fuse(trip(k, i, FUSED), W, mask_thr=thr)}
@@ -323,7 +323,7 @@ def ensemble_weights(P:dict, # split -> model -> [`CellPred`] per image (`predic
                     )->tuple:
     "The YOLOX / Mask R-CNN / UPerNet weights fitted on the validation images (`ensemble.fit_weights`), and their grid."
     trip = lambda i: {m: P['valid'][m][i] for m in ('yolox', 'maskrcnn', 'upernet')}
-    return fit_weights([trip(i) for i in range(len(gts))], gts, step=cfg['weight_step'], mask_thr=cfg['mask_thr'])
+    return fit_weights([trip(i) for i in range(len(gts))], gts, weight_step=cfg['weight_step'], mask_thr=cfg['mask_thr'])
 
 def weights_flat(table:pd.DataFrame|None)->bool:
     "Whether every grid point scored the same on the validation images (then the weights are not identifiable)."

@@ -233,7 +233,7 @@ def caption_setup(st:Study, df:pd.DataFrame, b:dict, key:str, min_freq:int=2)->d
     "Vocabulary (kept under `<key>_vocab`), training pairs, the joint-loss steps (L_SEQ + L_CL; `seq`: L_SEQ only) and the test gallery of a caption set."
     voc = caption_vocab(st, df.caption[df.part == 'train'], f'{key}_vocab', min_freq=min_freq)
     pairs = partial(part_pairs, df.part, img=b['inv'], txt=np.arange(len(df)), prompt=np.full(len(df), b['P']),
-                    caption=pad_captions(df.caption, voc, max_len=st.cfg['max_words']))
+                    caption=pad_captions(df.caption, voc, max_len=st.cfg['max_len']))
     step = lambda **off: JointStep(b['img'], b['txt'], b['pad'], loss_weights(st.cfg, ce=0., **off), st.cfg['margin'])
     g = test_gallery(df, 0 if st.eval_from else st.cfg['match_images'], st.cfg['match_captions'])   # external: all images
     return dict(b, vocab=voc, pairs=pairs, steps=dict(joint=step(), seq=step(cl=0., nce=0.)), **g)
@@ -247,7 +247,7 @@ def coco_setup(st:Study, coco:pd.DataFrame, b:dict, synthetic:bool)->dict:
 def _decode(st, m, c, beam, shift:int=0):
     "One caption per test image (image -> text); `shift` > 0 writes each image's caption from the features of the image `shift` places on."
     ids = caption_images(m, c['img'], c['txt'], c['pad'], np.roll(c['inv'][[c['first'][u] for u in c['units']]], -shift),
-                         [c['P']] * len(c['units']), beam=beam, max_len=st.cfg['max_words'], device=st.device)
+                         [c['P']] * len(c['units']), beam=beam, max_len=st.cfg['max_len'], device=st.device)
     return {u: c['vocab'].decode(x[1:]) for u, x in zip(c['units'], ids)}
 
 # %% ../nbs/12c_study_fusion.ipynb #f5327dfc
@@ -259,7 +259,7 @@ def train_captioners(st:Study, c:dict, specs:dict, prefix:str='', swap:bool=True
         for name, spec in specs.items():
             t, k = time.time(), (seed, name)
             m, h = train(st, prefix + name, spec, c['steps']['seq' if name == CONTROL else 'joint'], c['pairs']('train'), c['pairs']('valid'),
-                         seed, st.cfg['epochs'], vocab=len(c['vocab']), max_len=st.cfg['max_words'] + 4)
+                         seed, st.cfg['epochs'], vocab=len(c['vocab']), max_len=st.cfg['max_len'] + 4)
             out['models'][name], out['beam'][k] = m, _decode(st, m, c, st.cfg['beam']); hists.append(h)
             if swap: out['greedy'][k], out['swapped'][k] = _decode(st, m, c, 1), _decode(st, m, c, st.cfg['beam'], shift=1)   # another image: same caption?
             if name in MODELS:                          # Table 2 rows
@@ -385,7 +385,7 @@ def attention_coco(st:Study, coco:pd.DataFrame, c:dict, r:dict, n:int=2)->tuple:
     ex, rows, m = [], [], r['models']['Proposed']
     for u in c['units'][:n]:
         i = c['first'][u]
-        ids, att, share = caption_attention(m, c['img'][c['inv'][i]], c['txt'][c['P']], c['pad'][c['P']], max_len=st.cfg['max_words'])
+        ids, att, share = caption_attention(m, c['img'][c['inv'][i]], c['txt'][c['P']], c['pad'][c['P']], max_len=st.cfg['max_len'])
         ws = [c['vocab'].itos[k] for k in ids.tolist()]
         ex.append((shown(coco.file[i], st.cfg['image_size']), [(f'"{ws[k]}" ({100 * float(share[k]):.0f} % on image)', att[k]) for k in pick(ws)]))
         rows.append(dict(image=u, generated=c['vocab'].decode(ids), reference=c['refs'][u][0]))

@@ -220,8 +220,8 @@ LFS_WORDS = {'attended': "L_fs on the raw attended vector v_att (the paper's rea
 
 def lfs_settings(lambda_fs:float)->dict:
     "The collapse table's settings: name -> ICN-T's L_fs settings (the vector L_fs acts on, and λ_fs)."
-    return {'attended': dict(features='attended', lambda_fs=lambda_fs), 'normalised': dict(features='normalised', lambda_fs=lambda_fs),
-            'no L_fs': dict(features='attended', lambda_fs=0.0)}
+    return {'attended': dict(fs_features='attended', lambda_fs=lambda_fs), 'normalised': dict(fs_features='normalised', lambda_fs=lambda_fs),
+            'no L_fs': dict(fs_features='attended', lambda_fs=0.0)}
 
 def collapse_row(trace:list, # `fs_step`'s logs of one fine-tune, one dict per step
                  y, pred, # test classes and predicted classes
@@ -322,11 +322,11 @@ def icn_settings(cfg:dict, # the run's settings
                  eval_from=None, # the run an external evaluation scores (`Study.eval_from`), or None
                 )->dict:
     "ICN-T's settings for Table 1 and the ablation: λ_fs, the vector L_fs acts on (the evaluated run's, else `lfs_reading` of `fs_features`), head_norm."
-    return dict(lambda_fs=cfg['lambda_fs'], features=evaluated_reading(eval_from) or lfs_reading(cfg['fs_features'], summary), head_norm=cfg['head_norm'])
+    return dict(lambda_fs=cfg['lambda_fs'], fs_features=evaluated_reading(eval_from) or lfs_reading(cfg['fs_features'], summary), head_norm=cfg['head_norm'])
 
 def reading_note(cfg:dict, icn:dict, summary:pd.DataFrame|None, eval_from=None)->Markdown:
     "The note saying which vector ICN-T's L_fs acts on (`icn`) and why (`lfs_note`; under an external evaluation: the evaluated run's)."
-    return Markdown(lfs_note(icn['features'], cfg['lambda_fs'], 'evaluated' if eval_from else cfg['fs_features'], summary))
+    return Markdown(lfs_note(icn['fs_features'], cfg['lambda_fs'], 'evaluated' if eval_from else cfg['fs_features'], summary))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #43261bd6
 def row(m:dict)->dict:
@@ -687,7 +687,7 @@ def head_input(f:torch.Tensor, # [GAP; GMP] vectors, shape (N, 2C)
 def head_model(spec:dict, dim:int, n_classes:int=4)->torch.nn.Module:
     "The head described by `spec` (a `HEADS` value) for `dim`-d inputs."
     if spec.get('linear'): return LinearProbe.plain(dim, n_classes)
-    return ICNHead(dim, n_classes, se=spec['se'], features=spec['fs'] or 'attended')
+    return ICNHead(dim, n_classes, se=spec['se'], fs_features=spec['fs'] or 'attended')
 
 # %% ../nbs/12b_study_iconvnext.ipynb #d6d158d8
 def fit_head(spec:dict, # a `HEADS` value
@@ -847,5 +847,5 @@ def log_metrics(st:Study, data:MRIData, t1:Table1, v1:Verdict1, var:Variants, ab
                         **{f'ablation: {r}_{k}': v for r, d in abl.rows.items() for k, v in d.items()},
                         'leakage': lk.rows, 'learning': t1.learn, **{f'{r}_params': n_params(first(st, R, r)['model']) for r in MAIN},
                         **claim_metrics(head.claims, head.learn), **claim_metrics(ft.claims, ft.learn, ('fine-tuned claims', 'fine-tuned learning')),
-                        'lfs reading': icn['features'], **({'collapse': col.summary.to_dict('index')} if col.summary is not None else {})})
+                        'lfs reading': icn['fs_features'], **({'collapse': col.summary.to_dict('index')} if col.summary is not None else {})})
     return st.run.metrics()

@@ -255,7 +255,7 @@ def _learning_run(root, model:str, steps:int, lr:float, seed:int=0):
         inst = lambda p: remove_overlaps(mask_nms(p, 0.5, 0.5), 0.5)                 # the 'Mask R-CNN + NMS' row
     else:
         m, step, predict = UPerNetAux('tu-tf_efficientnet_lite0'), upernet_step, upernet_predict
-        inst = lambda p: remove_overlaps(semantic_to_instances(p.semantic, method='watershed'), 0.5)   # the UPerNet row
+        inst = lambda p: remove_overlaps(semantic_to_instances(p.semantic, semantic_method='watershed'), 0.5)   # the UPerNet row
     body = encoder_body(m)
     assert load_pretrained(body, 'tf_efficientnet_lite0', head=body_head(body, 'tf_efficientnet_lite0'))['source'] == 'package'
     opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=1e-4)
