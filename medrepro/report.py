@@ -214,20 +214,30 @@ def _run_html(run_dir:Path, base:Path, what:str='')->str:
     return f'<section id="{_anchor(run_dir)}">' + '\n'.join(parts) + '</section>' + '\n'.join(ext)
 
 # %% ../nbs/09_report.ipynb #045fd4d8
+def _newest_run(runs_dir:Path, paper:str)->Path|None:
+    "The newest finished run of `paper` that kept its executed notebook (a `quick` one first)."
+    done = [d for d in _run_dirs(runs_dir, paper) if _read_ok(d/'status.json').get('status') == 'done' and (d/f'{paper}.ipynb').exists()]
+    return next((d for d in done if _read_ok(d/'params.json').get('profile') == 'quick'), done[0] if done else None)
+
+def _in_full(runs_dir:Path, paper:str, latest:int)->list:
+    "The runs of `paper` the report shows in full: its `latest` newest, and the run the book renders (`_newest_run`), whose banner links to its card."
+    runs, book = _run_dirs(runs_dir, paper)[:latest], _newest_run(runs_dir, paper)
+    return runs + ([book] if book and book not in runs else [])
+
 def _paper_html(runs_dir:Path, paper:str, latest:int, base:Path)->str:
-    "A paper's section: its `latest` newest runs in full, and how many older ones only the summary lists."
-    runs = _run_dirs(runs_dir, paper); more = len(runs) - latest
-    body = '\n'.join(_run_html(r, base) for r in runs[:latest]) if runs else '<p>No run yet.</p>'
+    "A paper's section: its runs in full (`_in_full`), and how many older ones only the summary lists."
+    runs, full = _run_dirs(runs_dir, paper), _in_full(runs_dir, paper, latest); more = len(runs) - len(full)
+    body = '\n'.join(_run_html(r, base) for r in full) if runs else '<p>No run yet.</p>'
     return f'<h2 id="{paper}">{paper}</h2>' + body + (f'<p class="meta">{more} older run(s): see the summary.</p>' if more > 0 else '')
 
 def report_html(runs_dir:str|Path='runs', # folder of run folders <paper>/<run-id>/ (and batch-*.json); results/ works too
                 base:str|Path='.', # the folder of the page that shows it: its links are relative to it
                 latest:int=3, # newest runs shown in full per paper (the summary lists them all)
                )->str:
-    "The report's content as HTML: the summary grid of every run, then per paper its `latest` newest runs in full."
+    "The report's content as HTML: the summary grid of every run, then per paper its `latest` newest runs (and the book's run) in full."
     if not isinstance(latest, int) or latest < 1: raise ParamError(f"latest={latest!r} should be an integer of at least 1")
     runs_dir, base = Path(runs_dir).resolve(), Path(base).resolve()
-    shown = {d for p in PAPER_IDS for d in _run_dirs(runs_dir, p)[:latest]}
+    shown = {d for p in PAPER_IDS for d in _in_full(runs_dir, p, latest)}
     return '\n'.join(['<p>Each table shows the paper\'s reported numbers beside the reproduced '
                       'ones. Runs on synthetic data are flagged: their numbers only show that the pipeline works.</p><h2>Summary</h2>',
                       _summary_html(summary_table(runs_dir), shown, base), *(_paper_html(runs_dir, p, latest, base) for p in PAPER_IDS)])
@@ -323,11 +333,6 @@ def _mark_exercises(nb:nbformat.NotebookNode, lab:str)->nbformat.NotebookNode:
     return nb
 
 # %% ../nbs/09_report.ipynb #5eca9bb9
-def _newest_run(runs_dir:Path, paper:str)->Path|None:
-    "The newest finished run of `paper` that kept its executed notebook (a `quick` one first)."
-    done = [d for d in _run_dirs(runs_dir, paper) if _read_ok(d/'status.json').get('status') == 'done' and (d/f'{paper}.ipynb').exists()]
-    return next((d for d in done if _read_ok(d/'params.json').get('profile') == 'quick'), done[0] if done else None)
-
 def _banner(run_dir:Path, tables:list)->str:
     "What a reader must know before a paper page: its run, real or synthetic data, and links to the run's claims, tables and card."
     params, syn = _read_ok(run_dir/'params.json'), _read_ok(run_dir/'provenance.json').get('synthetic')

@@ -816,7 +816,8 @@ def table1_note(t1:Table1, multilabel:bool, noise:float, n_test:int, tol:float=0
                                         f"by patient and seed, reach ±{noise:.3f} (the widest over the Table 1 models and the all-positive predictor).")
     return '\n'.join(lines)
 
-def paper_verdict(st:Study, films:Films, res:Results, t1:Table1, learn:pd.DataFrame|None=None, claims:pd.DataFrame|None=None, how:str='')->str:
+def paper_verdict(st:Study, films:Films, res:Results, t1:Table1, noise:float, # noise: Table 1's noise bound (`table_noise`)
+                  learn:pd.DataFrame|None=None, claims:pd.DataFrame|None=None, how:str='')->str:
     "The verdict: the run's limits once, each model's learning check, the claims decided, Table 1 against the paper, what to know."
     limits = not_comparable(st, films, res)
     ms = learn.loc[MS, 'auroc_learns'] if learn is not None and MS in learn.index else res.learning.get(MS, {}).get('beats_trivial')
@@ -824,12 +825,12 @@ def paper_verdict(st:Study, films:Films, res:Results, t1:Table1, learn:pd.DataFr
              f"**Not a test of the paper's numbers:** {limits} These limits hold once for everything below; the claims are decided "
              "on this run's own films and models, and only in the direction they state." if limits else '',
              learning_note(learn), claims_note(claims, how),
-             table1_note(t1, films.multilabel, table_noise(st, films, res), len(films.splits['test'])), context(st, films, res, t1, learn)]
+             table1_note(t1, films.multilabel, noise, len(films.splits['test'])), context(st, films, res, t1, learn)]
     return '\n\n'.join(p for p in parts if p)
 
 def _finite(x:float)->float|None: return float(x) if np.isfinite(x) else None
 
-def log_results(st:Study, films:Films, sets:dict, res:Results, t1:Table1, learn:pd.DataFrame|None=None, claims:pd.DataFrame|None=None,
+def log_results(st:Study, films:Films, sets:dict, res:Results, t1:Table1, noise:float, learn:pd.DataFrame|None=None, claims:pd.DataFrame|None=None,
                 cv_timing:dict|None=None)->str:
     "metrics.json (results only: Table 1 mean and sd, best epochs, learning checks, claims, noise bound); wall times and films skipped (`sets`) to provenance."
     run = st.run
@@ -838,6 +839,6 @@ def log_results(st:Study, films:Films, sets:dict, res:Results, t1:Table1, learn:
     run.log_metrics(dict(framing=st.cfg['framing'], synthetic=films.synthetic, dataset=films.name, image_side=int(films.film_side),
                          seeds=list(res.seeds), table1=rows(t1.mean_t), table1_sd=rows(t1.sd),
                          best_epoch={r['model']: r['best_epoch'] for r in res.of(res.seeds[0])},
-                         learning=res.learning, noise_bound=_finite(table_noise(st, films, res)), **claim_metrics(claims, learn)))
+                         learning=res.learning, noise_bound=_finite(noise), **claim_metrics(claims, learn)))
     bad = run.record_skipped(*sets.values())
     return f"done in {time.time() - st.t0:.1f}s -> {run.dir}" + (f"; {len(bad)} unreadable film(s) skipped (provenance.json)" if bad else '')
