@@ -23,7 +23,7 @@ from .models_iconvnext import create_mri_model, timm_hub, n_params, cpu_latency_
 from .steps import fs_step, evaluate_mri, logits_features, frozen_features
 from .engine import TrainConfig, train_or_load, predict, fit
 from .metrics import classification_metrics, confusion, learning_check, noise_bound
-from .study import Study, save_claims_figure
+from .study import Study, save_claims_figure, study_seeds
 from .verdict import compare_with_paper, verdict, mean_sd, not_a_test, synthetic_banner
 from .figures import curves, pca_grid, confusion_grid, roc_grid
 from .decide import bootstrap_metric, paired_bootstrap, trivial_predictions, learns, learning_sentence, claims_table
@@ -264,7 +264,7 @@ class Collapse(NamedTuple):
 def collapse_table(st:Study, d:Slices)->Collapse:
     "Fine-tune ICN-T on `d` under every `lfs_settings` setting x `collapse_seeds` seeds (none without training images); the rows, summary and figure saved."
     n = st.cfg['collapse_seeds'] if trains(d) else 0   # `medrepro evaluate` trains nothing
-    done = {f'collapse {s}|{seed}': collapse_run(st, d, s, seed) for s in lfs_settings(st.cfg['lambda_fs']) for seed in range(st.seeds[0], st.seeds[0] + n)}
+    done = {f'collapse {s}|{seed}': collapse_run(st, d, s, seed) for s in lfs_settings(st.cfg['lambda_fs']) for seed in study_seeds(st.seeds, n)[:n]}
     if not done: return Collapse(None, None, {})
     runs, c = pd.DataFrame([row for row, _ in done.values()]), st.cfg
     what = (f"ICN-T on {c['backbone']}, {c['size']} px, batch {c['batch_size']}, {c['epochs']} epoch(s), lr {c['lr']:g}, "
@@ -734,9 +734,9 @@ def head_estimates(preds:dict, y, units, claims:list, fold=None, **kw)->dict:
             for c in claims if c['kind'] == 'ranking' and c['metric'] == 'accuracy' and c['a'] in preds and c['b'] in preds}
 
 # %% ../nbs/12b_study_iconvnext.ipynb #28999112
-def head_settings(cfg:dict, first:int=0)->dict:
-    "The head study's settings from a profile: folds, `head_seeds` seeds from `first` (the run's first seed), and the training of each head."
-    return dict(k=cfg['head_folds'], seeds=tuple(range(first, first + cfg['head_seeds'])), epochs=cfg['head_epochs'],
+def head_settings(cfg:dict, seeds=(0,))->dict:
+    "The head study's settings from a profile: folds, `head_seeds` seeds (the run's `seeds` first, `study.study_seeds`), and the training of each head."
+    return dict(k=cfg['head_folds'], seeds=tuple(study_seeds(seeds, cfg['head_seeds'])[:cfg['head_seeds']]), epochs=cfg['head_epochs'],
                 batch_size=cfg['head_batch'], lambda_fs=cfg['lambda_fs'])
 
 CLAIM_COLUMNS = ['claim', 'paper', 'ours', 'decision', 'what would decide it', 'sentence']   # what a claims table shows and saves
@@ -752,7 +752,7 @@ def head_claims(st:Study, d:Slices, feats:Features|None)->Decided:
     if not trains(d): return Decided(None, None, None)   # `medrepro evaluate` trains nothing
     units = d.sub.subject_id.to_numpy()
     n = set_threads()
-    try: set_threads(1); preds, folds = head_predictions(feats.f, feats.y, units, HEADS, **head_settings(st.cfg, st.seeds[0]))   # small heads: one thread is fastest
+    try: set_threads(1); preds, folds = head_predictions(feats.f, feats.y, units, HEADS, **head_settings(st.cfg, st.seeds))   # small heads: one thread is fastest
     finally: set_threads(n)
     learn = st.run.save_table(head_learning(preds, feats.y, units), 'head_learning',
                               'Each head on frozen features against the best trivial predictor (accuracy, by subject and seed)')
