@@ -65,8 +65,9 @@ def verdict(comparison:pd.DataFrame, # output of `compare_with_paper`
     cols = [c for c in comparison.columns if c.endswith(' Δ') and c[:-2] not in exclude]
     deltas = comparison[cols].stack().dropna()
     head = _synthetic_head(learned) if synthetic else ''
-    if not_comparable: head += f'**Not a test of the paper:** {not_comparable} The differences are for orientation only.\n\n'
-    if learned is False and not synthetic: head += '**The main model does not beat the trivial predictor**: its numbers measure no skill.\n\n'
+    if not_comparable: head += f"**Not a test of the paper:** {not_comparable} Its numbers stand beside the paper's; no difference is counted as agreement or disagreement.\n\n"
+    if learned is False and not synthetic: head += ('**The main model does not beat the trivial predictor beyond the noise bound**: this run shows no skill '
+                                                    'in it, which is not the same as showing that it has none.\n\n')
     if deltas.empty: return head + 'No reported number was reproduced in this run.' + (f' {context}' if context else '')
     ok, bound = deltas.abs() <= tol, f' (single-seed noise bound: ±{noise:.3g} per number)' if noise is not None else ''
     lines = [f'{(deltas < -tol).sum()} of {len(deltas)} numbers are lower and {(deltas > tol).sum()} higher than the paper; '
