@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 from sklearn.metrics import balanced_accuracy_score
 from torch.utils.data import DataLoader, Subset, TensorDataset
-from .core import seed_everything, load_pretrained, PACKAGED_WEIGHTS, set_threads
+from .core import seed_everything, load_pretrained, PACKAGED_WEIGHTS, set_threads, check_choice
 from .registry import PAPERS, dataset_info, paper_table
 from .data import readable_images, locate_dataset, split_random, split_by_unit, check_leakage, unit_folds
 from .data_mri import read_mri_folder, sample_subset, make_synthetic_mri, MRISlices, PAPER_SUBSET
@@ -29,21 +29,22 @@ from .figures import curves, pca_grid, confusion_grid, roc_grid
 from .decide import bootstrap_metric, paired_bootstrap, trivial_predictions, learns, learning_sentence, claims_table
 
 # %% auto #0
-__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'LABELS', 'COLLAPSE_SHARE', 'LFS_WORDS', 'HEADS', 'CLAIM_COLUMNS', 'stand_in',
-           'image_norm', 'model_kw', 'first', 'MRIData', 'subset', 'class_balance', 'load_data', 'balance_table',
-           'splits_of', 'split_table', 'Slices', 'make_data', 'loaders', 'split_data', 'trains', 'splits_table',
-           'init_backbone', 'build', 'weights_of', 'train', 'train_table1', 'lfs_settings', 'collapse_row',
-           'collapse_run', 'collapse_summary', 'collapse_figure', 'Collapse', 'collapse_table', 'lfs_reading',
-           'lfs_support', 'collapse_counts', 'lfs_note', 'evaluated_reading', 'icn_settings', 'reading_note', 'row',
-           'roles', 'Table1', 'table1', 'weights_sources', 'not_comparable', 'table1_context', 'stand_in_note',
-           'Verdict1', 'table1_verdict', 'steps_trace', 'paper_panels', 'Variants', 'train_variants', 'panel_title',
-           'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims', 'ablation_grid',
-           'ablation_caption', 'Ablation', 'ablation', 'Efficiency', 'efficiency', 'efficiency_verdict', 'same_data',
-           'leakage_data', 'Features', 'probe_features', 'train_probe', 'leakage_row', 'Leakage', 'leakage',
-           'leakage_verdict', 'leakage_note', 'head_input', 'head_model', 'fit_head', 'out_of_fold', 'head_predictions',
-           'head_learning', 'head_estimates', 'head_settings', 'Decided', 'head_claims', 'test_units',
-           'finetuned_claims', 'variants_line', 'claims_note', 'collapse_note', 'closing_note', 'record_provenance',
-           'claim_metrics', 'log_metrics']
+__all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'LABELS', 'COLLAPSE_SHARE', 'LFS_WORDS', 'HEADS', 'CLAIM_COLUMNS', 'PROTOCOLS',
+           'stand_in', 'image_norm', 'model_kw', 'first', 'MRIData', 'subset', 'class_balance', 'load_data',
+           'balance_table', 'splits_of', 'split_table', 'Slices', 'make_data', 'loaders', 'split_data', 'trains',
+           'splits_table', 'init_backbone', 'build', 'weights_of', 'train', 'train_table1', 'lfs_settings',
+           'collapse_row', 'collapse_run', 'collapse_summary', 'collapse_figure', 'Collapse', 'collapse_table',
+           'lfs_reading', 'lfs_support', 'collapse_counts', 'lfs_note', 'evaluated_reading', 'icn_settings',
+           'reading_note', 'row', 'roles', 'Table1', 'table1', 'weights_sources', 'not_comparable', 'table1_context',
+           'stand_in_note', 'Verdict1', 'table1_verdict', 'steps_trace', 'paper_panels', 'Variants', 'train_variants',
+           'panel_title', 'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims',
+           'ablation_grid', 'ablation_caption', 'Ablation', 'ablation', 'Efficiency', 'efficiency',
+           'efficiency_verdict', 'same_data', 'leakage_data', 'Features', 'probe_features', 'train_probe',
+           'leakage_row', 'Leakage', 'leakage', 'leakage_verdict', 'leakage_note', 'head_input', 'head_model',
+           'fit_head', 'out_of_fold', 'head_predictions', 'head_learning', 'head_estimates', 'head_settings', 'Decided',
+           'slice_predictions', 'protocol_predictions', 'head_claims', 'test_units', 'finetuned_claims',
+           'variants_line', 'claims_note', 'collapse_note', 'closing_note', 'record_provenance', 'claim_metrics',
+           'log_metrics']
 
 # %% ../nbs/12b_study_iconvnext.ipynb #5bb5d5c7
 PROFILES = PAPERS['iconvnext']['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
@@ -747,20 +748,35 @@ class Decided(NamedTuple):
     learn:pd.DataFrame|None    # each model against the best trivial predictor (`head_learning`), saved
     shown:pd.DataFrame|None    # `claims[CLAIM_COLUMNS]`, saved
 
-def head_claims(st:Study, d:Slices, feats:Features|None)->Decided:
-    "Train `HEADS` on the frozen features `feats` of `d` by subject folds and seeds (none without training images); the claims decided."
+PROTOCOLS = {'folds': ('', 'subject-grouped folds x seeds'),   # protocol -> (suffix of its tables, what it is)
+             'slice': ('_slice', "the paper's slice split x seeds, leaky: each test subject has other slices in training")}
+
+def slice_predictions(f, y, split:dict, # vectors, classes, and the slice split's item indices ('train', 'test')
+                      heads:dict=HEADS, seeds=(0,), **train)->dict:
+    "Each head trained on `split`'s training items: its predicted class for every test item, one array per seed."
+    return {h: [fit_head(spec, f, y, split['train'], split['test'], s, **train) for s in seeds] for h, spec in heads.items()}
+
+def protocol_predictions(st:Study, d:Slices, feats:Features, protocol:str)->tuple:
+    "Each head's predictions (one array per seed) and the classes, subjects and folds (None) they are scored on, under `protocol`."
+    hs, units = head_settings(st.cfg, st.seeds), d.sub.subject_id.to_numpy()
+    if protocol == 'folds':
+        preds, folds = head_predictions(feats.f, feats.y, units, HEADS, **hs)
+        return preds, feats.y, units, next(iter(folds.values()))
+    te, hs = np.asarray(d.splits['slice']['test']), {k: v for k, v in hs.items() if k != 'k'}
+    return slice_predictions(feats.f, feats.y, d.splits['slice'], HEADS, **hs), feats.y[torch.as_tensor(te)], units[te], None
+
+def head_claims(st:Study, d:Slices, feats:Features|None, protocol:str='folds')->Decided:
+    "Train `HEADS` on the frozen features `feats` of `d` over seeds, by subject folds or on the paper's slice split (`PROTOCOLS`); the claims decided and saved."
+    check_choice('protocol', protocol, tuple(PROTOCOLS))
     if not trains(d): return Decided(None, None, None)   # `medrepro evaluate` trains nothing
-    units = d.sub.subject_id.to_numpy()
-    n = set_threads()
-    try: set_threads(1); preds, folds = head_predictions(feats.f, feats.y, units, HEADS, **head_settings(st.cfg, st.seeds))   # small heads: one thread is fastest
+    (tag, how), n, claims = PROTOCOLS[protocol], set_threads(), PAPERS['iconvnext']['claim_list']
+    try: set_threads(1); preds, y, units, fold = protocol_predictions(st, d, feats, protocol)   # small heads: one thread is fastest
     finally: set_threads(n)
-    learn = st.run.save_table(head_learning(preds, feats.y, units), 'head_learning',
-                              'Each head on frozen features against the best trivial predictor (accuracy, by subject and seed)')
-    est = head_estimates(preds, feats.y, units, PAPERS['iconvnext']['claim_list'], next(iter(folds.values())))
-    ct = claims_table(PAPERS['iconvnext']['claim_list'], est, learned=learn.learns.to_dict(), compare_size=False)
-    save_claims_figure(st, ct, 'iconvnext claims: heads on frozen features, subject folds x seeds')
-    return Decided(ct, learn, st.run.save_table(ct[CLAIM_COLUMNS], 'claims',
-                                                'The paper\'s claims, decided on frozen stand-in features (subject-grouped folds x seeds)'))
+    learn = st.run.save_table(head_learning(preds, y, units), f'head_learning{tag}',
+                              f'Each head on frozen features against the best trivial predictor (accuracy, by subject and seed; {how})')
+    ct = claims_table(claims, head_estimates(preds, y, units, claims, fold), learned=learn.learns.to_dict(), compare_size=False)
+    save_claims_figure(st, ct, f'iconvnext claims: heads on frozen features, {how.split(",")[0]}', f'claims{tag}')
+    return Decided(ct, learn, st.run.save_table(ct[CLAIM_COLUMNS], f'claims{tag}', f"The paper's claims, decided on frozen stand-in features ({how})"))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #1c7d1f3e
 def test_units(d:Slices)->np.ndarray:
@@ -804,7 +820,7 @@ def collapse_note(summary:pd.DataFrame|None, n_classes:int=4)->list:
 
 def closing_note(st:Study, v1:Verdict1, col:Collapse, var:Variants, v_eff:Markdown, v_leak:Markdown, head:Decided, ft:Decided,
                  R:dict, # every model trained or loaded, by key
-                 feats:Features|None)->Markdown:
+                 feats:Features|None, head_slice:Decided=Decided(None, None, None))->Markdown:
     "The run's verdict note from its steps' values (saved as `notes/verdict.md`); the timings of `R` and `feats` recorded."
     wall = time.time() - st.t0
     steps_s = sum(float(v['history'].train_seconds.sum()) for v in R.values() if len(v['history']))
@@ -814,6 +830,7 @@ def closing_note(st:Study, v1:Verdict1, col:Collapse, var:Variants, v_eff:Markdo
     note = '\n\n'.join(['### Table 1 against the paper', v1.text, *([v1.notes] if v1.notes else []), *collapse_note(col.summary, len(LABELS)),
                         *(['### Variants', v_var] if v_var else []),
                         '### Efficiency', v_eff.data, *(['### Leakage', v_leak.data] if v_leak.data else []), *claims_note(head.claims),
+                        *claims_note(head_slice.claims, "The same heads on the paper's slice split (leaky)"),
                         *claims_note(ft.claims, "Table 1's rankings, decided on the fine-tuned models"),
                         f"_Wall time of this run: {wall:.0f} s on {st.threads} CPU threads ({st.device}); training steps of all models: "
                         f"{steps_s:.0f} s.{read_back}_"])
@@ -839,13 +856,14 @@ def claim_metrics(claims:pd.DataFrame|None, learn:pd.DataFrame|None, names:tuple
             names[1]: learn[['accuracy', 'margin', 'lo', 'hi', 'learns']].to_dict('index')}
 
 def log_metrics(st:Study, data:MRIData, t1:Table1, v1:Verdict1, var:Variants, abl:Ablation, lk:Leakage, head:Decided, ft:Decided,
-                icn:dict, col:Collapse, R:dict)->dict:
+                icn:dict, col:Collapse, R:dict, head_slice:Decided=Decided(None, None, None))->dict:
     "Write metrics.json: Table 1, variants, ablation, leakage, learning checks, parameter counts (`R`), claims, L_fs reading, collapse table."
     st.run.log_metrics({'synthetic': data.synthetic, 'weights': v1.weights,
                         **{f'{r}_{k}': v for r, d in t1.mean.to_dict('index').items() for k, v in d.items()},
                         **{f'variant: {r}_{k}': v for r, d in var.rows.items() for k, v in d.items() if k != 'paper_panel'},
                         **{f'ablation: {r}_{k}': v for r, d in abl.rows.items() for k, v in d.items()},
                         'leakage': lk.rows, 'learning': t1.learn, **{f'{r}_params': n_params(first(st, R, r)['model']) for r in MAIN},
-                        **claim_metrics(head.claims, head.learn), **claim_metrics(ft.claims, ft.learn, ('fine-tuned claims', 'fine-tuned learning')),
+                        **claim_metrics(head.claims, head.learn),
+                        **claim_metrics(head_slice.claims, head_slice.learn, ('slice-split claims', 'slice-split head learning')), **claim_metrics(ft.claims, ft.learn, ('fine-tuned claims', 'fine-tuned learning')),
                         'lfs reading': icn['fs_features'], **({'collapse': col.summary.to_dict('index')} if col.summary is not None else {})})
     return st.run.metrics()
