@@ -22,7 +22,7 @@ from .data_mri import read_mri_folder, sample_subset, make_synthetic_mri, MRISli
 from .models_iconvnext import create_mri_model, timm_hub, n_params, cpu_latency_ms, LinearProbe, ICNHead
 from .steps import fs_step, evaluate_mri, logits_features, frozen_features
 from .engine import TrainConfig, train_or_load, predict, fit
-from .metrics import classification_metrics, confusion, learning_check, noise_bound
+from .metrics import classification_metrics, confusion, learning_check
 from .study import Study, save_claims_figure, study_seeds
 from .verdict import compare_with_paper, verdict, mean_sd, not_a_test, synthetic_banner
 from .figures import curves, pca_grid, confusion_grid, roc_grid
@@ -36,15 +36,14 @@ __all__ = ['PROFILES', 'BASE_CNN_WEIGHTS', 'MAIN', 'LABELS', 'COLLAPSE_SHARE', '
            'collapse_row', 'collapse_run', 'collapse_summary', 'collapse_figure', 'Collapse', 'collapse_table',
            'lfs_reading', 'lfs_support', 'collapse_counts', 'lfs_note', 'evaluated_reading', 'icn_settings',
            'reading_note', 'row', 'roles', 'Table1', 'table1', 'weights_sources', 'not_comparable', 'table1_context',
-           'stand_in_note', 'Verdict1', 'table1_verdict', 'steps_trace', 'paper_panels', 'Variants', 'train_variants',
-           'panel_title', 'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5', 'claims_measured', 'claims',
-           'ablation_grid', 'ablation_caption', 'Ablation', 'ablation', 'Efficiency', 'efficiency',
-           'efficiency_verdict', 'same_data', 'leakage_data', 'Features', 'probe_features', 'train_probe',
+           'stand_in_note', 'Verdict1', 'test_units', 'table1_noise', 'table1_verdict', 'steps_trace', 'paper_panels',
+           'Variants', 'train_variants', 'panel_title', 'panels', 'short_labels', 'fig2', 'fig3', 'fig4', 'fig5',
+           'claims_measured', 'claims', 'ablation_grid', 'ablation_caption', 'Ablation', 'ablation', 'Efficiency',
+           'efficiency', 'efficiency_verdict', 'same_data', 'leakage_data', 'Features', 'probe_features', 'train_probe',
            'leakage_row', 'Leakage', 'leakage', 'leakage_verdict', 'leakage_note', 'head_input', 'head_model',
            'fit_head', 'out_of_fold', 'head_predictions', 'head_learning', 'head_estimates', 'head_settings', 'Decided',
-           'slice_predictions', 'protocol_predictions', 'head_claims', 'test_units', 'finetuned_claims',
-           'variants_line', 'claims_note', 'collapse_note', 'closing_note', 'record_provenance', 'claim_metrics',
-           'log_metrics']
+           'slice_predictions', 'protocol_predictions', 'head_claims', 'finetuned_claims', 'variants_line',
+           'claims_note', 'collapse_note', 'closing_note', 'record_provenance', 'claim_metrics', 'log_metrics']
 
 # %% ../nbs/12b_study_iconvnext.ipynb #5bb5d5c7
 PROFILES = PAPERS['iconvnext']['profiles']   # smoke, quick, decide, paper: the registry's table (`registry.paper_profiles`)
@@ -404,13 +403,25 @@ class Verdict1(NamedTuple):
     weights:str   # where the backbones' weights came from (`weights_sources`)
     def _repr_markdown_(self)->str: return self.text + ('\n\n' + self.notes if self.notes else '')
 
-def table1_verdict(st:Study, data:MRIData, R:dict, t1:Table1, icn:dict, summary:pd.DataFrame|None)->Verdict1:
-    "The verdict on Table 1 `t1` of the results `R` (only comparable numbers counted, with the noise bound), the stand-in and L_fs notes."
+def test_units(d:Slices)->np.ndarray:
+    "The subject of each test image of `d`'s slice split, in the order of the test predictions."
+    return d.sub.subject_id.to_numpy()[d.splits['slice']['test']]
+
+def table1_noise(st:Study, R:dict, units)->float:
+    "Table 1's noise bound: half the 95 % interval of ICN-T's test accuracy (first seed) when test subjects are resampled (`units`), each brain counted once."
+    r = first(st, R, 'ICN-T')
+    e = bootstrap_metric(lambda y, p: float((y == p).mean()), np.asarray(r['y']), r['prob'].argmax(1), units)
+    return float((e.hi - e.lo) / 2)
+
+def table1_verdict(st:Study, data:MRIData, R:dict, t1:Table1, icn:dict, summary:pd.DataFrame|None,
+                   units, # the subject of each test image (`test_units`)
+                  )->Verdict1:
+    "The verdict on Table 1 `t1` of the results `R` (only comparable numbers counted, with the noise bound by test subject), the stand-in and L_fs notes."
     w, pkg = weights_sources(st, R)
     n_test, n = len(first(st, R, 'ICN-T')['y']), len(data.sub)
     notes = '\n\n'.join(filter(None, [stand_in_note(st.cfg, pkg), reading_note(st.cfg, icn, summary, st.eval_from).data]))
     text = verdict(t1.table, tol=0.02, synthetic=data.synthetic, context=table1_context(st, w, pkg, n, t1.learn), not_comparable=not_comparable(st, w, n_test, n),
-                   exclude=['recall'], noise=noise_bound(float(t1.mean.loc['ICN-T', 'accuracy']), n_test), learned=t1.learn['ICN-T']['beats_trivial'])
+                   exclude=['recall'], noise=table1_noise(st, R, units), learned=t1.learn['ICN-T']['beats_trivial'])
     return Verdict1(text, notes, w)
 
 # %% ../nbs/12b_study_iconvnext.ipynb #a8e2e4c9
@@ -779,10 +790,6 @@ def head_claims(st:Study, d:Slices, feats:Features|None, protocol:str='folds')->
     return Decided(ct, learn, st.run.save_table(ct[CLAIM_COLUMNS], f'claims{tag}', f"The paper's claims, decided on frozen stand-in features ({how})"))
 
 # %% ../nbs/12b_study_iconvnext.ipynb #1c7d1f3e
-def test_units(d:Slices)->np.ndarray:
-    "The subject of each test image of `d`'s slice split, in the order of the test predictions."
-    return d.sub.subject_id.to_numpy()[d.splits['slice']['test']]
-
 def finetuned_claims(st:Study, d:Slices, R:dict)->Decided:
     "Each Table 1 model of `R` against the trivial predictor, and the registry's rankings among them, by test subject and seed."
     y, units, claims = first(st, R, 'ICN-T')['y'], test_units(d), PAPERS['iconvnext']['claim_list']
