@@ -26,11 +26,11 @@ def feature_smoothing_loss(features:torch.Tensor, # features, shape (N, D)
         Xia, Yin, Li (2025), "An Efficient Medical Image Classification Method Based on a Lightweight Improved
         ConvNeXt-Tiny Architecture", Eq. for L_fs: (1/C) sum_c (1/N_c) sum_i ||f_ci - f_c||^2.
     """
-    classes, idx = labels.unique(return_inverse=True)
-    centres = torch.zeros(len(classes), features.shape[1], dtype=features.dtype, device=features.device).index_add_(0, idx, features)
-    counts = torch.bincount(idx, minlength=len(classes)).to(features.dtype)
-    sq = ((features - (centres / counts[:, None])[idx]) ** 2).sum(1)
-    return (torch.zeros_like(counts).index_add_(0, idx, sq) / counts).mean()
+    onehot = F.one_hot(labels.unique(return_inverse=True)[1]).to(features.dtype)   # (N, C): each row's class among those present
+    counts = onehot.sum(0)
+    centres = (onehot.T @ features) / counts[:, None]                               # sums by matrix product: the same bits on any thread count
+    sq = ((features - onehot @ centres) ** 2).sum(1)
+    return ((onehot.T @ sq) / counts).mean()
 
 # %% ../nbs/05_losses.ipynb #a23caa91
 def contrastive_loss(a:torch.Tensor, # embeddings, shape (N, D)
