@@ -407,10 +407,12 @@ def test_units(d:Slices)->np.ndarray:
     "The subject of each test image of `d`'s slice split, in the order of the test predictions."
     return d.sub.subject_id.to_numpy()[d.splits['slice']['test']]
 
+def _accuracy(y, pred)->float: return float((np.asarray(y) == np.asarray(pred)).mean())
+
 def table1_noise(st:Study, R:dict, units)->float:
     "Table 1's noise bound: half the 95 % interval of ICN-T's test accuracy (first seed) when test subjects are resampled (`units`), each brain counted once."
     r = first(st, R, 'ICN-T')
-    e = bootstrap_metric(lambda y, p: float((y == p).mean()), np.asarray(r['y']), r['prob'].argmax(1), units)
+    e = bootstrap_metric(_accuracy, r['y'], r['prob'].argmax(1), units)
     return float((e.hi - e.lo) / 2)
 
 def table1_verdict(st:Study, data:MRIData, R:dict, t1:Table1, icn:dict, summary:pd.DataFrame|None,
@@ -619,7 +621,6 @@ def train_probe(st:Study, key:str, split:str, d:Slices, feats:Features)->dict:
                        step=partial(fs_step, lambda_fs=0.0), evaluate=evaluate_mri, eval_from=st.eval_from, keep=True)
     return _result(st, probe, part('test'), t0, fr, name='probe', split=split, lr=1e-3, epochs=epochs)
 
-def _accuracy(y, pred)->float: return float((np.asarray(y) == np.asarray(pred)).mean())
 
 def leakage_row(res:dict, ltab:pd.DataFrame, split:str, units)->dict:
     "One row of the leakage table: scores, the trivial rate and noise bound, the accuracy's standard error by subject, the test set's size."
